@@ -1,0 +1,230 @@
+/**
+ * `weightbench bench`: run a scenario (the built-in `quick` one unless told
+ * otherwise), print a table, and write the profile.
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InputError } from "../errors.ts";
+import { renderTable } from "../output/table.ts";
+import { collectEnvironment } from "../profile/environment.ts";
+import { buildProfile, writeProfile } from "../profile/profile.ts";
+import { type Case, planCases } from "../run/plan.ts";
+import { runCases } from "../run/runner.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { parseScenario, type Scenario } from "../scenario/schema.ts";
+import { resolveAutoTarget } from "../targets/registry.ts";
+import { optionalEnv } from "../util/env.ts";
+import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
+import { Progress } from "./progress.ts";
+
+/** Where profiles go unless `--out` says otherwise. */
+export const DEFAULT_PROFILE_DIR = fileURLToPath(new URL("../../profiles/runs/", import.meta.url));
+/** Where generated fixtures are cached, unless `WEIGHTBENCH_CACHE` says otherwise. */
+export const DEFAULT_FIXTURE_CACHE = fileURLToPath(
+  new URL("../../fixtures/.cache/", import.meta.url),
+);
+/** The scenario run with no `--scenario`. */
+export const DEFAULT_SCENARIO = "quick";
+
+const HELP = `Usage: deno task bench [options]
+
+Measures how long model weights take to load, phase by phase, for each
+strategy, target and page-cache state. With no options it runs the built-in
+"quick" scenario on a generated 512 MiB Llama-3-8B-layout fixture.
+
+Options:
+  --scenario FILE|NAME   scenario file (.json or .ts) or built-in name (default: quick)
+  --weights PATH         a weight file, or a folder of shards (replaces the scenario's weights)
+  --strategy a,b         strategies to run (default: the scenario's; "all" for every one)
+  --target T             host | cuda:N | auto (default: the scenario's)
+  --cache STATE          cold | warm | both
+  --runs N               timed samples per case
+  --warmup N             untimed loads per case before the timed ones
+  --out DIR              folder for the profile (default: profiles/runs)
+  --dry-run              list the planned cases and run nothing
+  --json                 print the profile as JSON instead of the table
+  -h, --help             show this help
+`;
+
+const FLAGS = {
+  scenario: { type: "string" },
+  weights: { type: "string" },
+  strategy: { type: "string" },
+  target: { type: "string" },
+  cache: { type: "string" },
+  runs: { type: "string" },
+  warmup: { type: "string" },
+  out: { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Runs the command; returns the exit code. */
+export async function benchCommand(args: readonly string[]): Promise<number> {
+  const { values } = parseFlags(args, FLAGS);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const runs = positiveInteger("--runs", values.runs);
+  const warmup = nonNegativeInteger("--warmup", values.warmup);
+  const base = await loadScenario(values.scenario ?? DEFAULT_SCENARIO);
+  const scenarioSource = values.scenario === undefined ? DEFAULT_SCENARIO : values.scenario;
+  const scenario = applyFlags(base, {
+    weights: values.weights,
+    strategy: values.strategy,
+    target: values.target,
+    cache: values.cache,
+    runs,
+    warmup,
+  });
+
+  const notes: string[] = [];
+  const targets = scenario.targets.map((target) => {
+    if (target !== "auto") return target;
+    const auto = resolveAutoTarget();
+    notes.push(`target ${auto.id}: ${auto.reason}`);
+    return auto.id;
+  });
+  const resolved: Scenario = { ...scenario, targets: [...new Set(targets)] };
+  const cases = planCases(resolved);
+
+  if (values["dry-run"]) {
+    printPlan(resolved, cases, values.json ?? false, notes);
+    return 0;
+  }
+
+  for (const note of notes) console.error(note);
+  const progress = new Progress(!values.json && Deno.stderr.isTerminal());
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new InputError("Interrupted: no profile written"));
+  Deno.addSignalListener("SIGINT", onSignal);
+  let result;
+  try {
+    result = await runCases(cases, {
+      runs: resolved.runs,
+      warmup: resolved.warmup,
+      fixtureRoot: optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE,
+      signal: controller.signal,
+      onEvent: (event) => progress.update(event),
+    });
+  } finally {
+    progress.stop();
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+
+  const weightDirs = result.weights.map(({ weights }) => dirname(weights.files[0]!.path));
+  const environment = await collectEnvironment([...new Set(weightDirs)]);
+  const profile = buildProfile({
+    scenario: resolved,
+    scenarioSource,
+    command: ["bench", ...args],
+    environment,
+    result,
+    runs: resolved.runs,
+    warmup: resolved.warmup,
+  });
+  const path = await writeProfile(profile, resolve(values.out ?? DEFAULT_PROFILE_DIR));
+
+  if (values.json) {
+    console.log(JSON.stringify(profile, null, 2));
+    console.error(`profile: ${path}`);
+  } else {
+    for (const w of result.weights) {
+      console.log(
+        `${w.label}: ${w.weights.tensorCount} tensors, ${formatGiB(w.weights.tensorBytes)} in ` +
+          `${w.weights.files.length} ${w.weights.format} file${
+            w.weights.files.length === 1 ? "" : "s"
+          }`,
+      );
+    }
+    console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
+    console.log(`profile: ${path}`);
+  }
+  const errored = profile.cases.filter((c) => c.state === "errored");
+  if (errored.length > 0) {
+    console.error(`${errored.length} case${errored.length === 1 ? "" : "s"} failed; see the table`);
+    return 1;
+  }
+  return 0;
+}
+
+/** The scenario with the command-line overrides applied and validated like a scenario file. */
+export function applyFlags(
+  scenario: Scenario,
+  flags: {
+    weights?: string | undefined;
+    strategy?: string | undefined;
+    target?: string | undefined;
+    cache?: string | undefined;
+    runs?: number | undefined;
+    warmup?: number | undefined;
+  },
+): Scenario {
+  const input: Record<string, unknown> = {
+    name: scenario.name,
+    description: scenario.description,
+    weights: scenario.weights.map((w) =>
+      w.kind === "path" ? { path: w.path } : { fixture: { ...w, kind: undefined } }
+    ),
+    strategies: scenario.strategies.map((s) => ({ name: s.name, options: s.options })),
+    targets: scenario.targets,
+    cache: scenario.cache,
+    runs: flags.runs ?? scenario.runs,
+    warmup: flags.warmup ?? scenario.warmup,
+  };
+  if (flags.weights !== undefined) input.weights = [{ path: flags.weights }];
+  const strategies = commaList(flags.strategy);
+  if (strategies !== undefined) {
+    input.strategies = strategies.includes("all") ? "all" : strategies.map((name) => {
+      const configured = scenario.strategies.find((s) => s.name === name);
+      return configured ? { name, options: configured.options } : name;
+    });
+  }
+  if (flags.target !== undefined) input.targets = commaList(flags.target);
+  if (flags.cache !== undefined) {
+    input.cache = flags.cache === "both" ? ["cold", "warm"] : commaList(flags.cache);
+  }
+  return parseScenario(stripUndefined(input), "command line", FLAG_OF_FIELD);
+}
+
+const FLAG_OF_FIELD = {
+  weights: "--weights",
+  strategies: "--strategy",
+  targets: "--target",
+  cache: "--cache",
+  runs: "--runs",
+  warmup: "--warmup",
+};
+
+function stripUndefined(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+function printPlan(
+  scenario: Scenario,
+  cases: readonly Case[],
+  json: boolean,
+  notes: readonly string[],
+): void {
+  if (json) {
+    console.log(JSON.stringify({ scenario, notes, cases }, null, 2));
+    return;
+  }
+  for (const note of notes) console.log(note);
+  console.log(
+    `${scenario.name}: ${cases.length} case${cases.length === 1 ? "" : "s"} × ` +
+      `(${scenario.warmup} warmup + ${scenario.runs} timed) samples`,
+  );
+  for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
+}
+
+function formatGiB(bytes: number): string {
+  return bytes >= 1024 ** 3
+    ? `${(bytes / 1024 ** 3).toFixed(2)} GiB`
+    : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}

@@ -1,0 +1,130 @@
+/**
+ * What every weight format parser provides: where each tensor's bytes are in
+ * a file. A format only tells where the bytes are; every strategy can then
+ * load every format.
+ *
+ * Parsers read through a {@link ByteSource}, so the same parser works on a
+ * file read with `pread`, a whole file already in memory, or a mapping.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesSource } from "./format.ts";
+ *
+ * const source = bytesSource("demo.bin", new Uint8Array([1, 2, 3, 4]));
+ * assert.ok(source.read(1, 2).join() === "2,3");
+ * ```
+ *
+ * @module
+ */
+
+import { fileError } from "../errors.ts";
+
+/** One tensor: its name, element type, shape, and where its bytes lie in its file. */
+export interface TensorInfo {
+  /** The tensor's name, as the file spells it. */
+  readonly name: string;
+  /** The element type as the format names it (`F16`, `BF16`, `Q4_K`, …). */
+  readonly dtype: string;
+  /** The shape; `[]` for a scalar. */
+  readonly shape: readonly number[];
+  /** Byte offset of the tensor's first byte from the start of the file. */
+  readonly offset: number;
+  /** Number of bytes the tensor occupies. */
+  readonly byteLength: number;
+}
+
+/** A parsed weight file: its tensors and where its data section starts. */
+export interface WeightFileIndex {
+  /** The format's name (`safetensors`, …). */
+  readonly format: string;
+  /** The file's path as given. */
+  readonly path: string;
+  /** The file's size in bytes. */
+  readonly size: number;
+  /** Offset of the first byte after the header. */
+  readonly dataOffset: number;
+  /** The tensors, in the order of their offsets. */
+  readonly tensors: readonly TensorInfo[];
+  /** Free-form string metadata the file carries. */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Random-access bytes: a file read with pread, a buffer, a mapping. */
+export interface ByteSource {
+  /** The file name used in error messages. */
+  readonly name: string;
+  /** Total size in bytes. */
+  readonly size: number;
+  /**
+   * Exactly `length` bytes at `offset` (a view where the bytes are already in
+   * memory). Throws a {@link WeightFileError} when the range is past the end.
+   */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** One weight file format. */
+export interface WeightFormat {
+  /** Short name, used in profiles and messages. */
+  readonly name: string;
+  /**
+   * File name endings of the format (`.safetensors`). A file whose first bytes
+   * match no format is still parsed by the format its name claims, so the
+   * error says what is wrong with it.
+   */
+  readonly extensions: readonly string[];
+  /** True when the first bytes of a file (up to 64, fewer for short files) look like this format. */
+  sniff(head: Uint8Array): boolean;
+  /** Parses the file's index; throws {@link WeightFileError} naming the file on malformed input. */
+  parse(source: ByteSource): WeightFileIndex;
+}
+
+/** A {@link ByteSource} over bytes already in memory. */
+export function bytesSource(name: string, bytes: Uint8Array): ByteSource {
+  return {
+    name,
+    size: bytes.length,
+    read(offset, length) {
+      checkRange(name, bytes.length, offset, length);
+      return bytes.subarray(offset, offset + length);
+    },
+  };
+}
+
+/** A {@link ByteSource} reading an open file with positioned reads. */
+export function fileSource(name: string, file: Deno.FsFile, size: number): ByteSource {
+  return {
+    name,
+    size,
+    read(offset, length) {
+      checkRange(name, size, offset, length);
+      const bytes = new Uint8Array(length);
+      file.seekSync(offset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < length) {
+        const got = file.readSync(bytes.subarray(done));
+        if (got === null || got === 0) {
+          throw fileError(
+            name,
+            `file ended at ${offset + done}, expected ${length - done} more bytes`,
+          );
+        }
+        done += got;
+      }
+      return bytes;
+    },
+  };
+}
+
+/** Throws the {@link WeightFileError} for a read of `length` at `offset` past `size`. */
+export function checkRange(name: string, size: number, offset: number, length: number): void {
+  if (
+    !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+    offset + length > size
+  ) {
+    throw fileError(
+      name,
+      `truncated: needs bytes ${offset}..${offset + length} but the file has ${size}`,
+    );
+  }
+}

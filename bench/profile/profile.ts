@@ -1,0 +1,307 @@
+/**
+ * Profiles: what a run leaves behind, one JSON file per run. A profile holds
+ * the environment, the scenario, every sample with its spans, and the
+ * statistics of each case, under a `schemaVersion` so later tools can tell
+ * what they are reading. Tables, reports and comparisons are built from
+ * profiles alone.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { caseStats } from "./profile.ts";
+ *
+ * const sample = (durationMs: number) => ({
+ *   round: 1, warmup: false, startedAt: 0, durationMs, bytes: 1e9, bytesRead: 1e9,
+ *   cache: { residentFraction: 0, residentBytes: 0, established: true },
+ *   peakRssBytes: 2e9, harnessMs: 0.1, cachePrepMs: 5, verified: true,
+ *   spans: [{ phase: "read" as const, start: 0, end: durationMs }],
+ * });
+ * const stats = caseStats([sample(500), sample(510), sample(490)])!;
+ * assert.equal(stats.durationMs.median, 500);
+ * assert.equal(stats.throughputGBps.median, 2);
+ * assert.equal(stats.phases.read!.median, 500);
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { InputError } from "../errors.ts";
+import type { Case } from "../run/plan.ts";
+import { type Phase, PHASES, phaseTotals } from "../run/recorder.ts";
+import type { RunResult, Sample } from "../run/runner.ts";
+import type { Scenario } from "../scenario/schema.ts";
+import { summarize, type Summary } from "../stats/summary.ts";
+import type { Environment } from "./environment.ts";
+
+/** The version of the profile layout this tool writes and reads. */
+export const SCHEMA_VERSION = 1;
+/** The tool's version, recorded in every profile. */
+export const TOOL_VERSION = "0.1.0";
+/** Largest profile read. @default 512 MiB */
+const MAX_PROFILE_BYTES = 512 << 20;
+
+/** Statistics of one case's timed samples. */
+export interface CaseStats {
+  readonly samples: number;
+  /** Load wall time. */
+  readonly durationMs: Summary;
+  /** Decimal GB/s of tensor bytes at the median time, and at the CI's ends. */
+  readonly throughputGBps: { readonly median: number; readonly low: number; readonly high: number };
+  /** Per-phase totals per sample, over the spans inside the load. */
+  readonly phases: Readonly<Partial<Record<Phase, Summary>>>;
+  /** Time to verify the loaded bytes, after the load. */
+  readonly verifyMs: Summary | null;
+  readonly peakRssBytes: { readonly median: number; readonly max: number } | null;
+  readonly verified: { readonly passed: number; readonly samples: number };
+  readonly cache: {
+    readonly established: number;
+    readonly residentFraction: { readonly min: number; readonly max: number };
+  };
+  readonly harnessMs: { readonly median: number; readonly max: number };
+}
+
+/** One case in a profile. */
+export interface ProfileCase {
+  readonly id: string;
+  readonly index: number;
+  readonly weights: string;
+  readonly strategy: { readonly name: string; readonly options: Readonly<Record<string, unknown>> };
+  readonly strategyLabel: string;
+  readonly target: string;
+  readonly cache: "cold" | "warm";
+  readonly state: "completed" | "errored" | "skipped";
+  readonly error?: string;
+  readonly reason?: string;
+  readonly samples: readonly Sample[];
+  readonly stats: CaseStats | null;
+}
+
+/** The weights a profile measured. */
+export interface ProfileWeights {
+  readonly label: string;
+  readonly source: string;
+  readonly format: string;
+  readonly fixture: Readonly<Record<string, unknown>> | null;
+  readonly files: readonly {
+    readonly path: string;
+    readonly size: number;
+    readonly tensors: number;
+  }[];
+  readonly tensorCount: number;
+  readonly tensorBytes: number;
+  readonly fileBytes: number;
+}
+
+/** A whole profile, as written to disk. */
+export interface Profile {
+  readonly schemaVersion: typeof SCHEMA_VERSION;
+  readonly tool: { readonly name: "weightbench"; readonly version: string };
+  readonly id: string;
+  readonly createdAt: string;
+  readonly command: readonly string[];
+  readonly scenario: Scenario & { readonly source: string | null };
+  readonly environment: Environment;
+  readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly weights: readonly ProfileWeights[];
+  readonly run: {
+    readonly startedAt: string;
+    readonly durationMs: number;
+    readonly runs: number;
+    readonly warmup: number;
+  };
+  readonly cases: readonly ProfileCase[];
+}
+
+/** Statistics over the timed (non-warmup) samples, or null when there are none. */
+export function caseStats(samples: readonly Sample[]): CaseStats | null {
+  const timed = samples.filter((s) => !s.warmup);
+  if (timed.length === 0) return null;
+  const durations = timed.map((s) => s.durationMs);
+  const durationMs = summarize(durations);
+  const bytes = timed[0]!.bytes;
+  const gbps = (ms: number) => (ms > 0 ? bytes / (ms * 1e6) : 0);
+
+  const perSample = timed.map((s) =>
+    phaseTotals(s.spans.filter((span) => span.start < s.durationMs))
+  );
+  const verify = timed.map((s) =>
+    phaseTotals(s.spans.filter((span) => span.start >= s.durationMs)).verify
+  )
+    .filter((v): v is number => v !== undefined);
+  const phases: Partial<Record<Phase, Summary>> = {};
+  for (const phase of PHASES) {
+    if (perSample.some((totals) => totals[phase] !== undefined)) {
+      phases[phase] = summarize(perSample.map((totals) => totals[phase] ?? 0));
+    }
+  }
+
+  const rss = timed.map((s) => s.peakRssBytes).filter((v): v is number => v !== null);
+  const fractions = timed.map((s) => s.cache.residentFraction);
+  const harness = summarize(timed.map((s) => s.harnessMs));
+  return {
+    samples: timed.length,
+    durationMs,
+    throughputGBps: {
+      median: gbps(durationMs.median),
+      low: gbps(durationMs.ci.high),
+      high: gbps(durationMs.ci.low),
+    },
+    phases,
+    verifyMs: verify.length === 0 ? null : summarize(verify),
+    peakRssBytes: rss.length === 0
+      ? null
+      : { median: summarize(rss).median, max: Math.max(...rss) },
+    verified: { passed: timed.filter((s) => s.verified).length, samples: timed.length },
+    cache: {
+      established: timed.filter((s) => s.cache.established).length,
+      residentFraction: { min: Math.min(...fractions), max: Math.max(...fractions) },
+    },
+    harnessMs: { median: harness.median, max: harness.max },
+  };
+}
+
+/** Assembles the profile of a run. */
+export function buildProfile(input: {
+  scenario: Scenario;
+  scenarioSource: string | null;
+  command: readonly string[];
+  environment: Environment;
+  result: RunResult;
+  runs: number;
+  warmup: number;
+  now?: Date;
+}): Profile {
+  const { result } = input;
+  const createdAt = (input.now ?? new Date()).toISOString();
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: "weightbench", version: TOOL_VERSION },
+    id: `${createdAt.replace(/[:.]/g, "-")}-${safeName(input.scenario.name)}`,
+    createdAt,
+    command: [...input.command],
+    scenario: { ...input.scenario, source: input.scenarioSource },
+    environment: input.environment,
+    targets: result.targets,
+    weights: result.weights.map(({ label, spec, weights }) => ({
+      label,
+      source: weights.source,
+      format: weights.format,
+      fixture: spec.kind === "fixture" ? { ...spec } : null,
+      files: weights.files.map((f) => ({
+        path: f.path,
+        size: f.size,
+        tensors: f.index.tensors.length,
+      })),
+      tensorCount: weights.tensorCount,
+      tensorBytes: weights.tensorBytes,
+      fileBytes: weights.fileBytes,
+    })),
+    run: {
+      startedAt: result.startedAt,
+      durationMs: result.durationMs,
+      runs: input.runs,
+      warmup: input.warmup,
+    },
+    cases: result.cases.map(({ case: c, outcome }) => profileCase(c, outcome)),
+  };
+}
+
+function profileCase(c: Case, outcome: RunResult["cases"][number]["outcome"]): ProfileCase {
+  const base = {
+    id: c.id,
+    index: c.index,
+    weights: c.weightsLabel,
+    strategy: { name: c.strategy.name, options: c.strategy.options },
+    strategyLabel: c.strategyLabel,
+    target: c.target,
+    cache: c.cache,
+    state: outcome.state,
+    samples: outcome.samples,
+    stats: outcome.state === "completed" ? caseStats(outcome.samples) : null,
+  };
+  if (outcome.state === "errored") return { ...base, error: outcome.error };
+  if (outcome.state === "skipped") return { ...base, reason: outcome.reason };
+  return base;
+}
+
+/** A name safe in file names: letters, digits, `.`, `_` and `-`. */
+export function safeName(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "run";
+}
+
+const versionOnly = z.object({ schemaVersion: z.number() }).loose();
+const summaryShape = z.object({ n: z.number(), median: z.number() }).loose();
+const profileShape = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  tool: z.object({ name: z.literal("weightbench"), version: z.string() }),
+  id: z.string(),
+  createdAt: z.string(),
+  scenario: z.object({ name: z.string() }).loose(),
+  environment: z.object({ host: z.string() }).loose(),
+  weights: z.array(z.object({ label: z.string(), tensorBytes: z.number() }).loose()),
+  cases: z.array(
+    z.object({
+      id: z.string(),
+      state: z.enum(["completed", "errored", "skipped"]),
+      samples: z.array(z.object({ durationMs: z.number(), warmup: z.boolean() }).loose()),
+      stats: z.object({ durationMs: summaryShape }).loose().nullable(),
+    }).loose(),
+  ),
+}).loose();
+
+/** Reads and checks a profile; throws {@link InputError} naming the file and the problem. */
+export async function readProfile(path: string): Promise<Profile> {
+  let text: string;
+  try {
+    const { size } = await Deno.stat(path);
+    if (size > MAX_PROFILE_BYTES) {
+      throw new InputError(
+        `Cannot read profile "${path}": ${size} bytes exceeds the ${MAX_PROFILE_BYTES}-byte limit`,
+      );
+    }
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(`Cannot read profile "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(
+      `Cannot read profile "${path}": not valid JSON (truncated?): ${(error as Error).message}`,
+    );
+  }
+  const version = versionOnly.safeParse(json);
+  if (!version.success) {
+    throw new InputError(
+      `Cannot read profile "${path}": no schemaVersion, not a weightbench profile`,
+    );
+  }
+  if (version.data.schemaVersion !== SCHEMA_VERSION) {
+    throw new InputError(
+      `Cannot read profile "${path}": schemaVersion ${version.data.schemaVersion} is not ${SCHEMA_VERSION}, the version this tool reads`,
+    );
+  }
+  const checked = profileShape.safeParse(json);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new InputError(
+      `Cannot read profile "${path}": ${issue.path.join(".") || "profile"}: ${issue.message}`,
+    );
+  }
+  return json as Profile;
+}
+
+/** Writes `profile` atomically as `<dir>/<id>.json` and returns the path. */
+export async function writeProfile(profile: Profile, dir: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = join(dir, `${profile.id}.json`);
+  await writeFileAtomic(path, `${JSON.stringify(profile, null, 2)}\n`, { createNew: true });
+  return path;
+}

@@ -1,0 +1,103 @@
+/**
+ * Records the named phases of one sample as spans on a shared clock, so a
+ * table can say where the time went and a report can draw the overlap of
+ * streamed strategies.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Recorder } from "./recorder.ts";
+ *
+ * const recorder = new Recorder();
+ * const value = recorder.time("parse", () => JSON.parse('{"a":1}'));
+ * await recorder.timeAsync("read", () => Promise.resolve());
+ * const end = recorder.start("copy", "shard 1");
+ * end();
+ * assert.ok(value.a === 1);
+ * assert.ok(recorder.spans.map((s) => s.phase).join() === "parse,read,copy");
+ * ```
+ *
+ * @module
+ */
+
+/** The phases weightbench knows; spans of several phases may overlap. */
+export const PHASES = [
+  "open",
+  "parse",
+  "alloc",
+  "read",
+  "copy",
+  "h2d",
+  "dequant",
+  "stage",
+  "verify",
+  "free",
+] as const;
+
+/** One of {@link PHASES}. */
+export type Phase = typeof PHASES[number];
+
+/** A timed interval of one phase, in milliseconds from the sample's start. */
+export interface Span {
+  readonly phase: Phase;
+  readonly start: number;
+  readonly end: number;
+  /** What the span worked on: a file, a tensor, a chunk. */
+  readonly detail?: string;
+}
+
+/** Collects {@link Span}s against a clock that starts when the recorder is made. */
+export class Recorder {
+  /** `performance.now()` at the sample's start. */
+  readonly origin: number;
+  readonly spans: Span[] = [];
+
+  constructor(origin: number = performance.now()) {
+    this.origin = origin;
+  }
+
+  /** Milliseconds since the origin. */
+  now(): number {
+    return performance.now() - this.origin;
+  }
+
+  /** Starts a span; call the returned function to end it. Spans may overlap. */
+  start(phase: Phase, detail?: string): () => void {
+    const start = this.now();
+    return () => {
+      const span: Span = detail === undefined
+        ? { phase, start, end: this.now() }
+        : { phase, start, end: this.now(), detail };
+      this.spans.push(span);
+    };
+  }
+
+  /** Runs `work` inside a span of `phase`. */
+  time<T>(phase: Phase, work: () => T, detail?: string): T {
+    const end = this.start(phase, detail);
+    try {
+      return work();
+    } finally {
+      end();
+    }
+  }
+
+  /** Awaits `work` inside a span of `phase`. */
+  async timeAsync<T>(phase: Phase, work: () => Promise<T>, detail?: string): Promise<T> {
+    const end = this.start(phase, detail);
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  }
+}
+
+/** Total milliseconds spent in each phase (overlapping spans of one phase are summed). */
+export function phaseTotals(spans: readonly Span[]): Partial<Record<Phase, number>> {
+  const totals: Partial<Record<Phase, number>> = {};
+  for (const span of spans) {
+    totals[span.phase] = (totals[span.phase] ?? 0) + (span.end - span.start);
+  }
+  return totals;
+}

@@ -1,0 +1,326 @@
+/**
+ * Runs a plan: prepares weights (generating fixtures once), opens targets,
+ * then takes samples round by round, interleaving cases so drift over time
+ * spreads evenly across them. Each sample establishes and measures the cache
+ * state, times the strategy's load with its phases, records the peak RSS,
+ * verifies every tensor on the target and frees it. A case that fails is
+ * recorded as errored with its message, and the run goes on.
+ *
+ * @module
+ */
+
+import { ensureFixture } from "../../fixtures/generate.ts";
+import { InputError } from "../errors.ts";
+import { openWeights, type WeightSet } from "../formats/weights.ts";
+import type { WeightsSpec } from "../scenario/schema.ts";
+import { STRATEGIES } from "../strategies/registry.ts";
+import {
+  type LoadResult,
+  type Strategy,
+  type StrategyDefinition,
+  targetFootprint,
+} from "../strategies/strategy.ts";
+import { openTarget } from "../targets/registry.ts";
+import type { Target } from "../targets/target.ts";
+import { type CacheOutcome, prepareCacheState } from "./cache_state.ts";
+import { type TensorDigests, tensorDigests } from "./digests.ts";
+import { readMemory, resetPeakRss } from "./memory.ts";
+import type { Case } from "./plan.ts";
+import { type Phase, Recorder, type Span } from "./recorder.ts";
+import { verifyLoad } from "./verify.ts";
+
+/** How a run is carried out. */
+export interface RunOptions {
+  readonly runs: number;
+  readonly warmup: number;
+  /** Where generated fixtures are cached. */
+  readonly fixtureRoot: string;
+  /** Told about fixture generation and each sample. */
+  readonly onEvent?: (event: RunEvent) => void;
+  /** Stops the run between samples. */
+  readonly signal?: AbortSignal;
+  /** The strategies by name. @default the registry's {@link STRATEGIES} */
+  readonly strategies?: Readonly<Record<string, StrategyDefinition>>;
+}
+
+/** Progress the runner reports. */
+export type RunEvent =
+  | {
+    readonly kind: "fixture";
+    readonly label: string;
+    readonly done: number;
+    readonly total: number;
+  }
+  | { readonly kind: "prepare"; readonly label: string; readonly step: "open" | "digest" }
+  | {
+    readonly kind: "sample";
+    readonly done: number;
+    readonly total: number;
+    readonly caseId: string;
+    readonly warmup: boolean;
+  };
+
+/** One timed load. */
+export interface Sample {
+  /** Round of the run (warmup rounds first). */
+  readonly round: number;
+  /** Warmup samples are kept but left out of the statistics. */
+  readonly warmup: boolean;
+  /** Milliseconds from the start of the run to the start of the load. */
+  readonly startedAt: number;
+  /** Wall time of the load: from the strategy's start to the last byte on the target. */
+  readonly durationMs: number;
+  /** Tensor bytes placed on the target. */
+  readonly bytes: number;
+  /** Bytes the strategy read from storage. */
+  readonly bytesRead: number;
+  /** The page-cache state measured just before the load. */
+  readonly cache: {
+    readonly residentFraction: number;
+    readonly residentBytes: number;
+    readonly established: boolean;
+  };
+  /** Peak resident memory of the process during the load, or null where unknown. */
+  readonly peakRssBytes: number | null;
+  /** Time the harness spent on this sample besides cache preparation, load, verification and free. */
+  readonly harnessMs: number;
+  /** Milliseconds spent establishing the cache state (not part of the load). */
+  readonly cachePrepMs: number;
+  readonly verified: boolean;
+  /** Every phase, in milliseconds from the start of the load; verify and free come after it. */
+  readonly spans: readonly Span[];
+}
+
+/** What became of a case. */
+export type CaseOutcome =
+  | { readonly state: "completed"; readonly samples: readonly Sample[] }
+  | { readonly state: "errored"; readonly error: string; readonly samples: readonly Sample[] }
+  | { readonly state: "skipped"; readonly reason: string; readonly samples: readonly Sample[] };
+
+/** A case with its outcome. */
+export interface CaseRun {
+  readonly case: Case;
+  readonly outcome: CaseOutcome;
+}
+
+/** The weights a run loaded, by the label cases use. */
+export interface PreparedWeights {
+  readonly label: string;
+  readonly spec: WeightsSpec;
+  readonly weights: WeightSet;
+}
+
+/** Everything a run produced. */
+export interface RunResult {
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly weights: readonly PreparedWeights[];
+  readonly targets: Readonly<Record<string, Target["info"]>>;
+  readonly cases: readonly CaseRun[];
+}
+
+interface ActiveCase {
+  readonly case: Case;
+  readonly strategy: Strategy;
+  readonly weights: WeightSet;
+  readonly digests: TensorDigests;
+  readonly target: Target;
+  readonly paths: readonly string[];
+  readonly samples: Sample[];
+  error?: string;
+}
+
+/** Runs every case of `cases`; throws only for bad input (before any sample) or an abort. */
+export async function runCases(cases: readonly Case[], options: RunOptions): Promise<RunResult> {
+  const startedAt = new Date().toISOString();
+  const runStart = performance.now();
+  const prepared = await prepareWeights(cases, options);
+  const targets = new Map<string, Target>();
+  const strategies: Strategy[] = [];
+  try {
+    for (const id of new Set(cases.map((c) => c.target))) targets.set(id, openTarget(id));
+    const digests = new Map<string, TensorDigests>();
+    const active: ActiveCase[] = [];
+    const skipped = new Map<number, string>();
+    for (const c of cases) {
+      const { weights } = prepared.get(c.weightsLabel)!;
+      const target = targets.get(c.target)!;
+      const definition = (options.strategies ?? STRATEGIES)[c.strategy.name];
+      if (!definition) throw new InputError(`Unknown strategy "${c.strategy.name}"`);
+      const strategy = definition.create(c.strategy.options);
+      strategies.push(strategy);
+      const reason = strategy.unsupported?.(weights, target);
+      if (reason !== undefined) {
+        skipped.set(c.index, reason);
+        continue;
+      }
+      if (!digests.has(c.weightsLabel)) {
+        options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "digest" });
+        digests.set(c.weightsLabel, await tensorDigests(weights));
+      }
+      target.reserve(Math.max(footprint(weights), reservedFor(target, cases, prepared)));
+      active.push({
+        case: c,
+        strategy,
+        weights,
+        digests: digests.get(c.weightsLabel)!,
+        target,
+        paths: weights.files.map((f) => f.path),
+        samples: [],
+      });
+    }
+
+    const total = active.length * (options.warmup + options.runs);
+    let done = 0;
+    const rounds = options.warmup + options.runs;
+    for (let round = 0; round < rounds; round++) {
+      const live = active.filter((a) => a.error === undefined);
+      for (let k = 0; k < live.length; k++) {
+        const entry = live[(k + round) % live.length]!;
+        if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
+        const warmup = round < options.warmup;
+        try {
+          entry.samples.push(await takeSample(entry, round, warmup, runStart));
+        } catch (error) {
+          entry.error = error instanceof Error ? error.message : String(error);
+          entry.target.freeAll();
+        }
+        done++;
+        options.onEvent?.({ kind: "sample", done, total, caseId: entry.case.id, warmup });
+      }
+    }
+
+    const byIndex = new Map(active.map((a) => [a.case.index, a]));
+    return {
+      startedAt,
+      durationMs: performance.now() - runStart,
+      weights: [...prepared.values()],
+      targets: Object.fromEntries([...targets].map(([id, t]) => [id, t.info])),
+      cases: cases.map((c): CaseRun => {
+        const reason = skipped.get(c.index);
+        if (reason !== undefined) {
+          return { case: c, outcome: { state: "skipped", reason, samples: [] } };
+        }
+        const run = byIndex.get(c.index)!;
+        return {
+          case: c,
+          outcome: run.error === undefined
+            ? { state: "completed", samples: run.samples }
+            : { state: "errored", error: run.error, samples: run.samples },
+        };
+      }),
+    };
+  } finally {
+    for (const strategy of strategies) strategy.close?.();
+    for (const target of targets.values()) target.close();
+  }
+}
+
+/** Room for a target's alignment of each buffer. @default 4096 */
+const TARGET_ALIGNMENT_SLACK = 4096;
+
+/** Target bytes a load of `weights` needs, with room for each buffer's alignment. */
+export function footprint(weights: WeightSet): number {
+  return targetFootprint(weights) + weights.files.length * TARGET_ALIGNMENT_SLACK;
+}
+
+function reservedFor(
+  target: Target,
+  cases: readonly Case[],
+  prepared: Map<string, PreparedWeights>,
+): number {
+  let bytes = 0;
+  for (const c of cases) {
+    if (c.target === target.id) {
+      bytes = Math.max(bytes, footprint(prepared.get(c.weightsLabel)!.weights));
+    }
+  }
+  return bytes;
+}
+
+async function prepareWeights(
+  cases: readonly Case[],
+  options: RunOptions,
+): Promise<Map<string, PreparedWeights>> {
+  const prepared = new Map<string, PreparedWeights>();
+  for (const c of cases) {
+    if (prepared.has(c.weightsLabel)) continue;
+    const spec = c.weights;
+    let path: string;
+    if (spec.kind === "fixture") {
+      const { layout, size, dtype, shards } = spec;
+      path = await ensureFixture({ layout, size, dtype, shards }, options.fixtureRoot, {
+        onProgress: (done, total) =>
+          options.onEvent?.({ kind: "fixture", label: c.weightsLabel, done, total }),
+      });
+    } else {
+      path = spec.path;
+    }
+    options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "open" });
+    const weights = await openWeights(path);
+    if (weights.tensorCount === 0) {
+      throw new InputError(`Cannot load "${path}": it holds no tensors`);
+    }
+    prepared.set(c.weightsLabel, { label: c.weightsLabel, spec, weights });
+  }
+  return prepared;
+}
+
+async function takeSample(
+  entry: ActiveCase,
+  round: number,
+  warmup: boolean,
+  runStart: number,
+): Promise<Sample> {
+  const sampleStart = performance.now();
+  const cache: CacheOutcome = prepareCacheState(entry.case.cache, entry.paths);
+  const cachePrepMs = performance.now() - sampleStart;
+  const peakKnown = resetPeakRss();
+
+  const recorder = new Recorder();
+  const startedAt = recorder.origin - runStart;
+  const result: LoadResult = await entry.strategy.load({
+    weights: entry.weights,
+    target: entry.target,
+    recorder,
+  });
+  const durationMs = recorder.now();
+  const memory = peakKnown ? readMemory() : undefined;
+
+  const verification = recorder.time(
+    "verify",
+    () => verifyLoad(entry.weights, entry.digests, result, entry.target),
+  );
+  recorder.time("free", () => {
+    for (const buffer of result.buffers) entry.target.free(buffer);
+  });
+  const afterLoadMs = spanTime(recorder.spans, durationMs, ["verify", "free"]);
+  const harnessMs = performance.now() - sampleStart - cachePrepMs - durationMs - afterLoadMs;
+
+  return {
+    round,
+    warmup,
+    startedAt,
+    durationMs,
+    bytes: verification.bytes,
+    bytesRead: result.bytesRead,
+    cache: {
+      residentFraction: cache.residency.fraction,
+      residentBytes: cache.residency.residentBytes,
+      established: cache.established,
+    },
+    peakRssBytes: memory?.peakRss ?? null,
+    harnessMs,
+    cachePrepMs,
+    verified: true,
+    spans: recorder.spans,
+  };
+}
+
+function spanTime(spans: readonly Span[], after: number, phases: readonly Phase[]): number {
+  let total = 0;
+  for (const span of spans) {
+    if (span.start >= after && phases.includes(span.phase)) total += span.end - span.start;
+  }
+  return total;
+}

@@ -1,0 +1,41 @@
+/**
+ * The registry of loading strategies: every strategy that exists, by name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { STRATEGIES, strategyNames } from "./registry.ts";
+ *
+ * assert.ok(strategyNames().includes("mmap"));
+ * const options = STRATEGIES["full-read"]!.options.parse({});
+ * assert.equal(typeof options.chunkSize, "number");
+ * ```
+ *
+ * @module
+ */
+
+import { fullRead } from "./full_read.ts";
+import { mmap } from "./mmap.ts";
+import type { StrategyDefinition } from "./strategy.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyDefinition = StrategyDefinition<any>;
+
+/** Every strategy, keyed by the name scenarios and `--strategy` use. */
+export const STRATEGIES: Readonly<Record<string, AnyDefinition>> = {
+  [fullRead.name]: fullRead,
+  [mmap.name]: mmap,
+};
+
+/** The names of every strategy, in registry order. */
+export function strategyNames(): string[] {
+  return Object.keys(STRATEGIES);
+}
+
+export type {
+  LoadContext,
+  LoadResult,
+  Placement,
+  Strategy,
+  StrategyDefinition,
+} from "./strategy.ts";

@@ -1,0 +1,175 @@
+/**
+ * The `host` target: an arena of CPU memory that stands in for device memory,
+ * on machines without a GPU. Copying into it is the transfer.
+ *
+ * The arena is mapped and faulted in by {@link HostTarget.reserve}, outside
+ * every sample, because a GPU's memory exists before a load starts; so its
+ * page faults are not charged to strategies, and allocation inside a sample
+ * is as cheap as a device allocation. Large copies are split across threads,
+ * as a copy engine would move them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HostTarget } from "./host.ts";
+ * import { NativeMemory } from "../ffi/native_memory.ts";
+ *
+ * using target = new HostTarget();
+ * target.reserve(1 << 20);
+ * using source = NativeMemory.allocate(4096);
+ * source.view(0, 4).set([1, 2, 3, 4]);
+ * const buffer = target.allocate(4096);
+ * await target.copyIn(buffer, 0, source.pointer(), 4096);
+ * assert.ok(target.readBack(buffer, 0, 4).join() === "1,2,3,4");
+ * target.free(buffer);
+ * ```
+ *
+ * @module
+ */
+
+import { libc } from "../ffi/libc.ts";
+import { NativeMemory } from "../ffi/native_memory.ts";
+import { forEachChunk } from "../util/parallel.ts";
+import type { DeviceBuffer, Target, TargetInfo } from "./target.ts";
+
+/** Alignment of allocations, as CUDA aligns device allocations. @default 256 */
+export const HOST_ALIGNMENT = 256;
+/** Copies up to this size run on the calling thread. @default 4 MiB */
+export const HOST_INLINE_COPY = 4 << 20;
+/** Piece size when a copy is split across threads. @default 16 MiB */
+export const HOST_COPY_CHUNK = 16 << 20;
+
+/** Options for the host target. */
+export interface HostTargetOptions {
+  /** Threads a large copy is split across. @default the number of CPU cores, at most 8 */
+  copyThreads?: number;
+}
+
+interface HostBuffer extends DeviceBuffer {
+  readonly offset: number;
+  freed: boolean;
+}
+
+/** CPU memory as a load target. */
+export class HostTarget implements Target {
+  readonly id = "host";
+  readonly transferPhase = "copy" as const;
+  readonly copyThreads: number;
+  #arena: NativeMemory | undefined;
+  #top = 0;
+  readonly #buffers = new Set<HostBuffer>();
+
+  constructor(options: HostTargetOptions = {}) {
+    this.copyThreads = options.copyThreads ?? Math.min(8, navigator.hardwareConcurrency || 1);
+  }
+
+  get info(): TargetInfo {
+    return {
+      kind: "host",
+      arenaBytes: this.#arena?.size ?? 0,
+      copyThreads: this.copyThreads,
+    };
+  }
+
+  reserve(bytes: number): void {
+    if (this.#arena && this.#arena.size >= bytes) return;
+    if (this.#buffers.size > 0) {
+      throw new Error("Cannot grow the host arena while buffers are live");
+    }
+    this.#arena?.close();
+    this.#arena = undefined;
+    this.#arena = NativeMemory.allocate(Math.max(bytes, HOST_ALIGNMENT), { populate: true });
+    this.#top = 0;
+  }
+
+  allocate(bytes: number): DeviceBuffer {
+    const arena = this.#arena;
+    const offset = this.#top;
+    if (!arena || offset + bytes > arena.size) {
+      throw new Error(
+        `Host arena holds ${
+          arena?.size ?? 0
+        } bytes; ${bytes} more at ${offset} do not fit (reserve() first)`,
+      );
+    }
+    this.#top = alignUp(offset + bytes, HOST_ALIGNMENT);
+    const buffer: HostBuffer = { target: this.id, size: bytes, offset, freed: false };
+    this.#buffers.add(buffer);
+    return buffer;
+  }
+
+  async copyIn(
+    buffer: DeviceBuffer,
+    offset: number,
+    source: Deno.PointerObject,
+    length: number,
+  ): Promise<void> {
+    const destination = this.#pointer(buffer, offset, length);
+    if (length === 0) return;
+    if (length <= HOST_INLINE_COPY || this.copyThreads === 1) {
+      libc().memcpy(destination, source, BigInt(length));
+      return;
+    }
+    const piece = Math.max(HOST_COPY_CHUNK, Math.ceil(length / this.copyThreads));
+    await forEachChunk(length, piece, this.copyThreads, async (start, size) => {
+      await libc().memcpyAsync(
+        Deno.UnsafePointer.offset(destination, start) as Deno.PointerObject,
+        Deno.UnsafePointer.offset(source, start) as Deno.PointerObject,
+        BigInt(size),
+      );
+    });
+  }
+
+  synchronize(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  readBack(buffer: DeviceBuffer, offset: number, length: number): Uint8Array {
+    this.#pointer(buffer, offset, length);
+    return this.#arena!.view((buffer as HostBuffer).offset + offset, length);
+  }
+
+  free(buffer: DeviceBuffer): void {
+    const host = this.#own(buffer);
+    if (host.freed) return;
+    host.freed = true;
+    this.#buffers.delete(host);
+    if (this.#buffers.size === 0) this.#top = 0;
+  }
+
+  freeAll(): void {
+    for (const buffer of this.#buffers) buffer.freed = true;
+    this.#buffers.clear();
+    this.#top = 0;
+  }
+
+  close(): void {
+    this.freeAll();
+    this.#arena?.close();
+    this.#arena = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #own(buffer: DeviceBuffer): HostBuffer {
+    if (buffer.target !== this.id || !("offset" in buffer)) {
+      throw new Error(`Buffer of target "${buffer.target}" given to the host target`);
+    }
+    return buffer as HostBuffer;
+  }
+
+  #pointer(buffer: DeviceBuffer, offset: number, length: number): Deno.PointerObject {
+    const host = this.#own(buffer);
+    if (host.freed) throw new Error("Host buffer used after free()");
+    if (offset < 0 || length < 0 || offset + length > host.size) {
+      throw new RangeError(`Range ${offset}+${length} outside a ${host.size}-byte host buffer`);
+    }
+    return this.#arena!.pointer(host.offset + offset);
+  }
+}
+
+function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
