@@ -25,11 +25,21 @@
 /** A problem with something the user gave: a flag, a scenario file, a weight file. */
 export class InputError extends Error {
   /** The process exit code for this error. */
-  readonly exitCode = 2;
+  readonly exitCode: number = 2;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "InputError";
+  }
+}
+
+/** The user interrupted the run (Ctrl-C); nothing was written. Exits 130, as shells expect. */
+export class InterruptedError extends InputError {
+  override readonly exitCode: number = 130;
+
+  constructor(message = "Interrupted: no profile written") {
+    super(message);
+    this.name = "InterruptedError";
   }
 }
 

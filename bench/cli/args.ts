@@ -35,7 +35,7 @@ export function parseFlags<const O extends Options>(
   try {
     return parseArgs({ args: prepared, options, strict: true, allowPositionals });
   } catch (error) {
-    throw new InputError(describeParseError(error, prepared, options), { cause: error });
+    throw new InputError(describeParseError(error, options), { cause: error });
   }
 }
 
@@ -89,7 +89,7 @@ function joinDashValues(args: readonly string[], options: Options): string[] {
   return result;
 }
 
-function describeParseError(error: unknown, args: readonly string[], options: Options): string {
+function describeParseError(error: unknown, options: Options): string {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
   const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
@@ -104,7 +104,7 @@ function describeParseError(error: unknown, args: readonly string[], options: Op
       : `Flag "${flag}" needs a value`;
   }
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    const extra = args.find((arg) => !arg.startsWith("-"));
+    const extra = /Unexpected argument '([^']*)'/.exec(message)?.[1];
     return `Unexpected argument "${extra ?? "?"}"`;
   }
   return message;

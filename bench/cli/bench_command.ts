@@ -7,8 +7,8 @@
 
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../errors.ts";
-import { renderTable } from "../output/table.ts";
+import { InterruptedError } from "../errors.ts";
+import { renderHeading, renderTable } from "../output/table.ts";
 import { collectEnvironment } from "../profile/environment.ts";
 import { buildProfile, writeProfile } from "../profile/profile.ts";
 import { type Case, planCases } from "../run/plan.ts";
@@ -98,10 +98,9 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  for (const note of notes) console.error(note);
   const progress = new Progress(!values.json && Deno.stderr.isTerminal());
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new InputError("Interrupted: no profile written"));
+  const onSignal = () => controller.abort(new InterruptedError());
   Deno.addSignalListener("SIGINT", onSignal);
   let result;
   try {
@@ -110,7 +109,11 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
       warmup: resolved.warmup,
       fixtureRoot: optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE,
       signal: controller.signal,
-      onEvent: (event) => progress.update(event),
+      onEvent: (event) => {
+        // Notes wait until the weights and targets are known good, so bad input stays one line.
+        if (event.kind === "ready") { for (const note of notes) console.error(note); }
+        progress.update(event);
+      },
     });
   } finally {
     progress.stop();
@@ -134,14 +137,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     console.log(JSON.stringify(profile, null, 2));
     console.error(`profile: ${path}`);
   } else {
-    for (const w of result.weights) {
-      console.log(
-        `${w.label}: ${w.weights.tensorCount} tensors, ${formatGiB(w.weights.tensorBytes)} in ` +
-          `${w.weights.files.length} ${w.weights.format} file${
-            w.weights.files.length === 1 ? "" : "s"
-          }`,
-      );
-    }
+    console.log(renderHeading(profile));
     console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
     console.log(`profile: ${path}`);
   }
@@ -221,10 +217,4 @@ function printPlan(
       `(${scenario.warmup} warmup + ${scenario.runs} timed) samples`,
   );
   for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
-}
-
-function formatGiB(bytes: number): string {
-  return bytes >= 1024 ** 3
-    ? `${(bytes / 1024 ** 3).toFixed(2)} GiB`
-    : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }

@@ -24,7 +24,7 @@ export class Progress {
 
   /** Shows `event`. */
   update(event: RunEvent): void {
-    if (!this.enabled || event.kind === "prepare") return;
+    if (!this.enabled || event.kind === "prepare" || event.kind === "ready") return;
     if (this.#kind !== event.kind) {
       this.stop();
       this.#kind = event.kind;

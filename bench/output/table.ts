@@ -40,6 +40,22 @@ const HEAD = [
   "notes",
 ];
 
+/** One line naming what every case shares: the weights and the target, when there is one of each. */
+export function renderHeading(profile: Profile): string {
+  const targets = [...new Set(profile.cases.map((c) => c.target))];
+  const parts = [`${profile.scenario.name}`];
+  if (profile.weights.length === 1) {
+    const w = profile.weights[0]!;
+    parts.push(
+      `${w.label}: ${w.tensorCount} tensors, ${
+        formatBytes(w.tensorBytes)
+      } in ${w.files.length} ${w.format} file${w.files.length === 1 ? "" : "s"}`,
+    );
+  }
+  if (targets.length === 1) parts.push(`target ${targets[0]}`);
+  return parts.join(" · ");
+}
+
 /** The table of every case in `profile`, as a string. */
 export function renderTable(profile: Profile, options: TableOptions = {}): string {
   const color = options.color ?? false;
@@ -49,9 +65,17 @@ export function renderTable(profile: Profile, options: TableOptions = {}): strin
     wordWrap: true,
     colWidths: [null, null, null, null, 34, null, null, null, 24],
   });
-  const manyWeights = profile.weights.length > 1;
+  // Name only what varies between cases; the line above the table names the rest.
+  const varies = (key: (c: ProfileCase) => string) => new Set(profile.cases.map(key)).size > 1;
+  const showWeights = varies((c) => c.weights);
+  const showTarget = varies((c) => c.target);
   for (const c of profile.cases) {
-    const label = [manyWeights ? c.weights : undefined, c.strategyLabel, c.target, c.cache]
+    const label = [
+      showWeights ? c.weights : undefined,
+      c.strategyLabel,
+      showTarget ? c.target : undefined,
+      c.cache,
+    ]
       .filter((part) => part !== undefined).join(" · ");
     table.push(row(label, c, color));
   }
@@ -104,7 +128,11 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
     formatDuration(d.iqr),
     s.throughputGBps.median.toFixed(2),
     phases,
-    s.peakRssBytes === null ? "unknown" : formatBytes(s.peakRssBytes.max),
+    s.peakRssBytes === null
+      ? "unknown"
+      : `${formatBytes(s.peakRssBytes.max)}${
+        s.loadRssBytes ? ` (+${formatBytes(s.loadRssBytes.max)} in load)` : ""
+      }`,
     verified,
     `${c.cache} ${(residency * 100).toFixed(residency > 0 && residency < 0.001 ? 2 : 1)}%`,
     notes.join("; "),

@@ -13,7 +13,7 @@
  * const sample = (durationMs: number) => ({
  *   round: 1, warmup: false, startedAt: 0, durationMs, bytes: 1e9, bytesRead: 1e9,
  *   cache: { residentFraction: 0, residentBytes: 0, established: true },
- *   peakRssBytes: 2e9, harnessMs: 0.1, cachePrepMs: 5, verified: true,
+ *   peakRssBytes: 2e9, rssBeforeBytes: 1e9, harnessMs: 0.1, cachePrepMs: 5, verified: true,
  *   spans: [{ phase: "read" as const, start: 0, end: durationMs }],
  * });
  * const stats = caseStats([sample(500), sample(510), sample(490)])!;
@@ -55,6 +55,8 @@ export interface CaseStats {
   /** Time to verify the loaded bytes, after the load. */
   readonly verifyMs: Summary | null;
   readonly peakRssBytes: { readonly median: number; readonly max: number } | null;
+  /** The most a load added to resident memory: its peak less the RSS when it started. */
+  readonly loadRssBytes: { readonly max: number } | null;
   readonly verified: { readonly passed: number; readonly samples: number };
   readonly cache: {
     readonly established: number;
@@ -139,6 +141,8 @@ export function caseStats(samples: readonly Sample[]): CaseStats | null {
   }
 
   const rss = timed.map((s) => s.peakRssBytes).filter((v): v is number => v !== null);
+  const added = timed.filter((s) => s.peakRssBytes !== null && s.rssBeforeBytes !== null)
+    .map((s) => s.peakRssBytes! - s.rssBeforeBytes!);
   const fractions = timed.map((s) => s.cache.residentFraction);
   const harness = summarize(timed.map((s) => s.harnessMs));
   return {
@@ -154,6 +158,7 @@ export function caseStats(samples: readonly Sample[]): CaseStats | null {
     peakRssBytes: rss.length === 0
       ? null
       : { median: summarize(rss).median, max: Math.max(...rss) },
+    loadRssBytes: added.length === 0 ? null : { max: Math.max(...added) },
     verified: { passed: timed.filter((s) => s.verified).length, samples: timed.length },
     cache: {
       established: timed.filter((s) => s.cache.established).length,
@@ -301,7 +306,16 @@ export async function readProfile(path: string): Promise<Profile> {
 /** Writes `profile` atomically as `<dir>/<id>.json` and returns the path. */
 export async function writeProfile(profile: Profile, dir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  const path = join(dir, `${profile.id}.json`);
-  await writeFileAtomic(path, `${JSON.stringify(profile, null, 2)}\n`, { createNew: true });
-  return path;
+  const text = `${JSON.stringify(profile, null, 2)}\n`;
+  for (let attempt = 0;; attempt++) {
+    // Two runs finishing in the same millisecond get distinct names, never one over the other.
+    const name = attempt === 0 ? profile.id : `${profile.id}-${attempt}`;
+    const path = join(dir, `${name}.json`);
+    try {
+      await writeFileAtomic(path, text, { createNew: true });
+      return path;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists) || attempt >= 99) throw error;
+    }
+  }
 }

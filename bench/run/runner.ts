@@ -52,6 +52,7 @@ export type RunEvent =
     readonly total: number;
   }
   | { readonly kind: "prepare"; readonly label: string; readonly step: "open" | "digest" }
+  | { readonly kind: "ready" }
   | {
     readonly kind: "sample";
     readonly done: number;
@@ -82,6 +83,8 @@ export interface Sample {
   };
   /** Peak resident memory of the process during the load, or null where unknown. */
   readonly peakRssBytes: number | null;
+  /** Resident memory when the load started (the target's arena included), or null where unknown. */
+  readonly rssBeforeBytes: number | null;
   /** Time the harness spent on this sample besides cache preparation, load, verification and free. */
   readonly harnessMs: number;
   /** Milliseconds spent establishing the cache state (not part of the load). */
@@ -134,11 +137,12 @@ interface ActiveCase {
 export async function runCases(cases: readonly Case[], options: RunOptions): Promise<RunResult> {
   const startedAt = new Date().toISOString();
   const runStart = performance.now();
-  const prepared = await prepareWeights(cases, options);
   const targets = new Map<string, Target>();
   const strategies: Strategy[] = [];
   try {
     for (const id of new Set(cases.map((c) => c.target))) targets.set(id, openTarget(id));
+    const prepared = await prepareWeights(cases, options);
+    options.onEvent?.({ kind: "ready" });
     const digests = new Map<string, TensorDigests>();
     const active: ActiveCase[] = [];
     const skipped = new Map<number, string>();
@@ -175,8 +179,8 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
     const rounds = options.warmup + options.runs;
     for (let round = 0; round < rounds; round++) {
       const live = active.filter((a) => a.error === undefined);
-      for (let k = 0; k < live.length; k++) {
-        const entry = live[(k + round) % live.length]!;
+      // The same order every round: no case is sampled twice in a row while others wait.
+      for (const entry of live) {
         if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
         const warmup = round < options.warmup;
         try {
@@ -250,8 +254,10 @@ async function prepareWeights(
     if (spec.kind === "fixture") {
       const { layout, size, dtype, shards } = spec;
       path = await ensureFixture({ layout, size, dtype, shards }, options.fixtureRoot, {
-        onProgress: (done, total) =>
-          options.onEvent?.({ kind: "fixture", label: c.weightsLabel, done, total }),
+        onProgress: (done, total) => {
+          if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
+          options.onEvent?.({ kind: "fixture", label: c.weightsLabel, done, total });
+        },
       });
     } else {
       path = spec.path;
@@ -276,6 +282,7 @@ async function takeSample(
   const cache: CacheOutcome = prepareCacheState(entry.case.cache, entry.paths);
   const cachePrepMs = performance.now() - sampleStart;
   const peakKnown = resetPeakRss();
+  const before = peakKnown ? readMemory() : undefined;
 
   const recorder = new Recorder();
   const startedAt = recorder.origin - runStart;
@@ -310,6 +317,7 @@ async function takeSample(
       established: cache.established,
     },
     peakRssBytes: memory?.peakRss ?? null,
+    rssBeforeBytes: before?.rss ?? null,
     harnessMs,
     cachePrepMs,
     verified: true,

@@ -165,7 +165,16 @@ const weightsEntry = z.union([
   z.strictObject({ fixture }).transform(({ fixture }) => fixture),
 ]);
 
-const cacheEntry = z.enum(["cold", "warm"]);
+const cacheEntry = z.string().superRefine((value, ctx) => {
+  if (value !== "cold" && value !== "warm") {
+    ctx.addIssue({
+      code: "custom",
+      message: `unknown cache state "${value}" (expected cold or warm)${
+        didYouMean(value, ["cold", "warm"])
+      }`,
+    });
+  }
+}).transform((value) => value as CacheState);
 
 /** The schema of a scenario file. */
 export const scenarioSchema = z.strictObject({
@@ -195,7 +204,7 @@ export function parseScenario(
     const issue = deepest(parsed.error.issues);
     const field = issue?.path[0];
     const name = typeof field === "string" ? fieldNames?.[field] : undefined;
-    if (issue && name !== undefined) throw new InputError(`${name}: ${issue.message}`);
+    if (issue && name !== undefined) throw new InputError(`${name}: ${humanMessage(issue)}`);
     throw new InputError(`${file}: ${describeIssue(parsed.error.issues)}`);
   }
   const { $schema: _, strategies, ...rest } = parsed.data;
@@ -214,7 +223,14 @@ export function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
   const issue = deepest(issues);
   if (!issue) return "invalid scenario";
   const where = formatPath(issue.path);
-  return where ? `${where}: ${issue.message}` : issue.message;
+  return where ? `${where}: ${humanMessage(issue)}` : humanMessage(issue);
+}
+
+function humanMessage(issue: z.core.$ZodIssue): string {
+  return issue.message.replace(
+    /^Invalid input: expected (\w+), received undefined$/,
+    "missing (expected $1)",
+  );
 }
 
 function deepest(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined {

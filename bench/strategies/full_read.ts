@@ -3,8 +3,10 @@
  * header from memory, then copy the tensors to the target. The simplest
  * loader, and what `torch.load` without mmap does.
  *
- * The read is split into `chunkSize` pieces with `readers` in flight (pread on
- * pool threads), the way a fast loader keeps every core busy. The staging
+ * The read is split into pieces with `readers` in flight (pread on pool
+ * threads), the way a fast loader keeps every core busy; by default each file
+ * is split evenly across the readers in 16–256 MiB pieces, since every pread
+ * through the FFI costs a hop between threads. The staging
  * buffer is as large as the file; peak memory is the target's plus one file.
  *
  * `staging: "fresh"` (the default) maps new memory for every file and faults
@@ -31,13 +33,18 @@ import {
   transferOption,
 } from "./strategy.ts";
 
-/** Bytes per pread. @default 16 MiB */
-export const FULL_READ_CHUNK = 16 << 20;
+/** Smallest piece of a file one pread asks for, unless `chunkSize` says otherwise. @default 16 MiB */
+export const FULL_READ_MIN_CHUNK = 16 << 20;
+/** Largest piece of a file one pread asks for, unless `chunkSize` says otherwise. @default 256 MiB */
+export const FULL_READ_MAX_CHUNK = 256 << 20;
 /** Reads in flight. @default the number of CPU cores, at most 8 */
 export const FULL_READ_READERS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
 
 const options = z.strictObject({
-  chunkSize: z.number().int().min(4096).max(1 << 30).default(FULL_READ_CHUNK),
+  /** Bytes per pread; 0 splits each file evenly across the readers, within 16–256 MiB pieces. */
+  chunkSize: z.number().int().min(0).max(1 << 30).refine((n) => n === 0 || n >= 4096, {
+    message: "chunkSize must be 0 (automatic) or at least 4096",
+  }).default(0),
   readers: z.number().int().min(1).max(64).default(FULL_READ_READERS),
   staging: z.enum(["fresh", "reused"]).default("fresh"),
   transfer: transferOption,
@@ -77,7 +84,7 @@ export const fullRead: StrategyDefinition<z.infer<typeof options>> = {
               () =>
                 forEachChunk(
                   file.size,
-                  chunkSize,
+                  chunkSize || autoChunk(file.size, readers),
                   readers,
                   (offset, length) => file.readIntoAsync(memory.pointer(offset), length, offset),
                 ),
@@ -114,3 +121,8 @@ export const fullRead: StrategyDefinition<z.infer<typeof options>> = {
     };
   },
 };
+
+/** Each reader's share of `size`, kept within 16–256 MiB. */
+function autoChunk(size: number, readers: number): number {
+  return Math.min(FULL_READ_MAX_CHUNK, Math.max(FULL_READ_MIN_CHUNK, Math.ceil(size / readers)));
+}

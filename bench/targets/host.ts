@@ -57,7 +57,10 @@ export class HostTarget implements Target {
   readonly copyThreads: number;
   #arena: NativeMemory | undefined;
   #top = 0;
+  /** Live buffers. */
   readonly #buffers = new Set<HostBuffer>();
+  /** Every buffer this target ever handed out, to refuse those of other targets. */
+  readonly #issued = new WeakSet<DeviceBuffer>();
 
   constructor(options: HostTargetOptions = {}) {
     this.copyThreads = options.copyThreads ?? Math.min(8, navigator.hardwareConcurrency || 1);
@@ -83,6 +86,9 @@ export class HostTarget implements Target {
   }
 
   allocate(bytes: number): DeviceBuffer {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(`Cannot allocate ${bytes} bytes: expected a byte count`);
+    }
     const arena = this.#arena;
     const offset = this.#top;
     if (!arena || offset + bytes > arena.size) {
@@ -95,6 +101,7 @@ export class HostTarget implements Target {
     this.#top = alignUp(offset + bytes, HOST_ALIGNMENT);
     const buffer: HostBuffer = { target: this.id, size: bytes, offset, freed: false };
     this.#buffers.add(buffer);
+    this.#issued.add(buffer);
     return buffer;
   }
 
@@ -154,8 +161,10 @@ export class HostTarget implements Target {
   }
 
   #own(buffer: DeviceBuffer): HostBuffer {
-    if (buffer.target !== this.id || !("offset" in buffer)) {
-      throw new Error(`Buffer of target "${buffer.target}" given to the host target`);
+    if (!this.#issued.has(buffer)) {
+      throw new Error(
+        `A buffer of another target ("${buffer.target}") was given to this host target`,
+      );
     }
     return buffer as HostBuffer;
   }
@@ -163,7 +172,10 @@ export class HostTarget implements Target {
   #pointer(buffer: DeviceBuffer, offset: number, length: number): Deno.PointerObject {
     const host = this.#own(buffer);
     if (host.freed) throw new Error("Host buffer used after free()");
-    if (offset < 0 || length < 0 || offset + length > host.size) {
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+      offset + length > host.size
+    ) {
       throw new RangeError(`Range ${offset}+${length} outside a ${host.size}-byte host buffer`);
     }
     return this.#arena!.pointer(host.offset + offset);

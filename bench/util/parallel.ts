@@ -28,8 +28,11 @@ export async function forEachChunk(
   concurrency: number,
   work: (offset: number, length: number) => Promise<void>,
 ): Promise<void> {
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`Chunk size ${chunkSize} is not a positive integer`);
+  }
   if (total <= 0) return;
-  const size = Math.max(1, Math.floor(chunkSize));
+  const size = chunkSize;
   let next = 0;
   let failure: { error: unknown } | undefined;
   const lane = async () => {

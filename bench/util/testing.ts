@@ -48,3 +48,25 @@ export async function fileSystemOf(path: string): Promise<string | undefined> {
   }
   return best.type;
 }
+
+/**
+ * Compares `actual` with the snapshot file at `url`; with `UPDATE_SNAPSHOTS=1`
+ * in the environment it writes the file instead.
+ */
+export async function assertSnapshot(actual: string, url: URL): Promise<void> {
+  if (Deno.env.get("UPDATE_SNAPSHOTS") === "1") {
+    await Deno.writeTextFile(url, actual);
+    return;
+  }
+  const expected = await Deno.readTextFile(url).catch(() => undefined);
+  if (expected === undefined) {
+    throw new Error(
+      `No snapshot at ${url.pathname}: run the test with UPDATE_SNAPSHOTS=1 to write it`,
+    );
+  }
+  if (actual !== expected) {
+    throw new Error(
+      `Output differs from the snapshot ${url.pathname} (UPDATE_SNAPSHOTS=1 rewrites it):\n--- expected\n${expected}\n--- actual\n${actual}`,
+    );
+  }
+}

@@ -1,0 +1,844 @@
+/**
+ * End-to-end tests of the command line: each test runs `bench/main.ts` as a
+ * subprocess, with the permission flags of its `deno.json` task, and checks
+ * the exit code, stdout, stderr and what is left on disk.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readProfile } from "../profile/profile.ts";
+
+/** The project root: every child runs here. */
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TESTDATA = "fixtures/testdata";
+
+/** What a finished child did. */
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall time from spawn to exit. */
+  readonly ms: number;
+}
+
+/** The most any one child may run before it is killed and its test fails. */
+const CHILD_LIMIT_MS = 30_000;
+
+/**
+ * Runs `deno run <flags of the task> bench/main.ts ...args` from the project
+ * root with `NO_COLOR=1`; the task is `args[0]` when deno.json has one by
+ * that name, else `bench`. A child still running after
+ * {@link CHILD_LIMIT_MS} is killed and the test fails.
+ */
+async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const start = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags(args[0] ?? "bench"), "bench/main.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let killed = false;
+  const watchdog = setTimeout(() => {
+    killed = true;
+    child.kill("SIGKILL");
+  }, CHILD_LIMIT_MS);
+  const output = await child.output().finally(() => clearTimeout(watchdog));
+  const decoder = new TextDecoder();
+  const result = {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    ms: performance.now() - start,
+  };
+  assert.ok(
+    !killed,
+    `"${args.join(" ")}" still running after ${CHILD_LIMIT_MS} ms; killed\n${result.stderr}`,
+  );
+  return result;
+}
+
+/** The `--allow-*` flags of deno.json's task `name`, so the children run as the tasks do. */
+function taskFlags(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
+    tasks: Record<string, { command: string }>;
+  };
+  const task = config.tasks[name] ?? config.tasks.bench!;
+  const words = task.command.trim().split(/\s+/);
+  const main = words.indexOf("bench/main.ts");
+  assert.ok(
+    words[0] === "deno" && words[1] === "run" && main > 2,
+    `unexpected task: ${task.command}`,
+  );
+  const flags = words.slice(2, main);
+  assert.ok(flags.every((flag) => flag.startsWith("--allow-")), `unexpected flags: ${flags}`);
+  return flags;
+}
+
+/** A temporary folder, removed with everything in it when disposed. */
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "weightbench_cli_test_" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Every path under `dir`, relative to it, sorted; `[]` when `dir` does not exist. */
+async function listTree(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (relative: string) => {
+    try {
+      for await (const entry of Deno.readDir(join(dir, relative))) {
+        const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+        found.push(path);
+        if (entry.isDirectory) await walk(path);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  };
+  await walk("");
+  return found.sort();
+}
+
+/** The most a rejected input may take, spawn to exit. */
+const INPUT_ERROR_MS = 2_000;
+
+/**
+ * Checks the contract for bad input: exit 2, nothing on stdout, one stderr
+ * line `error: ...` with every one of `expected` in it, no stack trace, fast,
+ * and nothing left in `outDir`.
+ */
+async function assertInputError(
+  result: CliResult,
+  expected: readonly (string | RegExp)[],
+  outDir?: string,
+): Promise<string> {
+  const context = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+  assert.equal(result.code, 2, `exit code\n${context}`);
+  assert.equal(result.stdout, "", `stdout must be empty\n${context}`);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `stderr must be exactly one line\n${context}`);
+  const line = lines[0]!;
+  assert.ok(line.startsWith("error: "), `stderr must start with "error: "\n${context}`);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+  for (const part of expected) {
+    if (typeof part === "string") assert.ok(line.includes(part), `"${part}" missing from: ${line}`);
+    else assert.match(line, part);
+  }
+  assert.ok(
+    result.ms < INPUT_ERROR_MS,
+    `took ${result.ms.toFixed(0)} ms (limit ${INPUT_ERROR_MS})`,
+  );
+  if (outDir !== undefined) assert.deepEqual(await listTree(outDir), [], "files left in --out");
+  return line;
+}
+
+/** The rows of a cli-table3 table, cells trimmed (wrapped lines are rows with an empty first cell). */
+function tableRows(text: string): string[][] {
+  return text.split("\n")
+    .filter((line) => line.startsWith("│"))
+    .map((line) => line.split("│").slice(1, -1).map((cell) => cell.trim()));
+}
+
+/**
+ * The case labels of a bench table with its target shown: in each label
+ * (`full-read · host · cold`), or, when every case shares it, once in the
+ * heading above the table (`... · target host`) and left out of the labels.
+ */
+function labelsWithTarget(stdout: string): string[] {
+  const lines = stdout.split("\n");
+  const heading = lines.slice(0, lines.findIndex((line) => line.startsWith("┌"))).join("\n");
+  const labels = tableRows(stdout).slice(1).map((cells) => cells[0]!).filter((l) => l !== "");
+  if (!/\btarget host\b/.test(heading)) return labels;
+  return labels.map((label) => {
+    const parts = label.split(" · ");
+    assert.ok(!parts.includes("host"), `target both in the heading and in "${label}"`);
+    return [...parts.slice(0, -1), "host", ...parts.slice(-1)].join(" · ");
+  });
+}
+
+/** The value after `profile: ` on the line that has it. */
+function profilePath(text: string): string {
+  const line = text.trimEnd().split("\n").find((l) => l.startsWith("profile: "));
+  assert.ok(line, `no "profile: " line in:\n${text}`);
+  return line.slice("profile: ".length);
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ---------------------------------------------------------------------------
+// bench: a real run
+
+const SHARDED = `${TESTDATA}/tiny-sharded`;
+const TINY = `${TESTDATA}/tiny.safetensors`;
+const DEFAULT_LABELS = [
+  "full-read · host · cold",
+  "full-read · host · warm",
+  "mmap · host · cold",
+  "mmap · host · warm",
+];
+
+Deno.test("bench: runs every default case on the sharded testdata and writes a valid profile", async () => {
+  await using out = await tempDir();
+  const result = await cli([
+    "bench",
+    "--weights",
+    SHARDED,
+    "--runs",
+    "2",
+    "--warmup",
+    "0",
+    "--out",
+    out.path,
+  ]);
+  assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+  assert.ok(!result.stdout.includes("\x1b["), "no colour with NO_COLOR");
+
+  const rows = tableRows(result.stdout);
+  assert.deepEqual(rows[0], [
+    "case",
+    "median",
+    "IQR",
+    "GB/s",
+    "phases (median ms)",
+    "peak RSS",
+    "verified",
+    "cache",
+    "notes",
+  ]);
+  const cases = rows.slice(1).filter((cells) => cells[0] !== "");
+  assert.deepEqual(labelsWithTarget(result.stdout), DEFAULT_LABELS);
+  for (const cells of cases) assert.equal(cells[6], "✓ 2/2", `verified cell of ${cells[0]}`);
+
+  const lines = result.stdout.trimEnd().split("\n");
+  assert.match(lines.at(-1)!, /^profile: /, "the last line names the profile");
+  const path = profilePath(lines.at(-1)!);
+  assert.equal(dirname(path), out.path);
+  assert.deepEqual(await listTree(out.path), [basename(path)], "the profile and nothing else");
+
+  const profile = await readProfile(path);
+  assert.equal(profile.schemaVersion, 1);
+  assert.equal(profile.tool.name, "weightbench");
+  assert.equal(profile.run.runs, 2);
+  assert.equal(profile.run.warmup, 0);
+  assert.ok(profile.environment.host.length > 0, "environment.host");
+  assert.ok(profile.environment.kernel.length > 0, "environment.kernel");
+  assert.ok(profile.environment.cpu.cores >= 1, "environment.cpu.cores");
+  assert.equal(typeof profile.environment.cpu.model, "string");
+  assert.equal(profile.environment.storage.length, 1);
+  assert.equal(profile.environment.storage[0]!.path, await Deno.realPath(join(ROOT, SHARDED)));
+  assert.equal(profile.weights.length, 1);
+  assert.equal(profile.weights[0]!.tensorCount, 9);
+  assert.equal(profile.weights[0]!.files.length, 2);
+
+  assert.deepEqual(
+    profile.cases.map((c) => `${c.strategyLabel} · ${c.target} · ${c.cache}`),
+    DEFAULT_LABELS,
+  );
+  for (const c of profile.cases) {
+    assert.equal(c.state, "completed", `${c.id}: ${c.error ?? c.reason ?? ""}`);
+    assert.equal(c.samples.length, 2, c.id);
+    assert.equal(c.samples.filter((s) => !s.warmup).length, 2, c.id);
+    assert.equal(c.stats?.samples, 2, c.id);
+    assert.deepEqual(c.stats?.verified, { passed: 2, samples: 2 }, c.id);
+    for (const sample of c.samples) {
+      assert.equal(sample.verified, true, c.id);
+      assert.equal(sample.bytes, profile.weights[0]!.tensorBytes, c.id);
+      assert.ok(sample.durationMs > 0, c.id);
+      const phases = new Set(sample.spans.map((span) => span.phase));
+      for (const phase of ["open", "parse", "alloc", "copy"] as const) {
+        assert.ok(phases.has(phase), `${c.id}: no "${phase}" span in ${[...phases]}`);
+      }
+    }
+  }
+});
+
+Deno.test("bench: --strategy mmap --cache warm runs exactly one case", async () => {
+  await using out = await tempDir();
+  const result = await cli([
+    "bench",
+    "--weights",
+    SHARDED,
+    "--strategy",
+    "mmap",
+    "--cache",
+    "warm",
+    "--runs",
+    "1",
+    "--warmup",
+    "0",
+    "--out",
+    out.path,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(labelsWithTarget(result.stdout), ["mmap · host · warm"]);
+  const profile = await readProfile(profilePath(result.stdout));
+  assert.deepEqual(profile.cases.map((c) => [c.strategy.name, c.cache, c.state]), [
+    ["mmap", "warm", "completed"],
+  ]);
+});
+
+Deno.test("bench: --json prints the profile it wrote", async () => {
+  await using out = await tempDir();
+  const result = await cli([
+    "bench",
+    "--weights",
+    TINY,
+    "--runs",
+    "1",
+    "--warmup",
+    "0",
+    "--json",
+    "--out",
+    out.path,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const printed = JSON.parse(result.stdout);
+  const path = profilePath(result.stderr);
+  assert.equal(dirname(path), out.path);
+  assert.deepEqual(await listTree(out.path), [basename(path)]);
+  assert.deepEqual(printed, JSON.parse(await Deno.readTextFile(path)));
+  assert.equal(printed.schemaVersion, 1);
+  assert.equal(printed.cases.length, 4);
+});
+
+// ---------------------------------------------------------------------------
+// bench --dry-run
+
+Deno.test("bench: --dry-run lists the cases and writes nothing", async () => {
+  await using out = await tempDir();
+  const result = await cli(["bench", "--weights", SHARDED, "--dry-run", "--out", out.path]);
+  assert.equal(result.code, 0, result.stderr);
+  for (const id of DEFAULT_LABELS.map((l) => `tiny-sharded/${l.replaceAll(" · ", "/")}`)) {
+    assert.ok(result.stdout.includes(id), `case "${id}" not listed:\n${result.stdout}`);
+  }
+  assert.match(result.stdout, /4 cases/);
+  assert.doesNotMatch(result.stdout + result.stderr, /profile: /);
+  assert.deepEqual(await listTree(out.path), []);
+});
+
+Deno.test("bench: --dry-run --json prints the plan as JSON and writes nothing", async () => {
+  await using out = await tempDir();
+  const result = await cli([
+    "bench",
+    "--weights",
+    SHARDED,
+    "--dry-run",
+    "--json",
+    "--out",
+    out.path,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const plan = JSON.parse(result.stdout);
+  assert.ok(Array.isArray(plan.cases), "cases array");
+  assert.deepEqual(
+    plan.cases.map((c: { id: string }) => c.id),
+    DEFAULT_LABELS.map((l) => `tiny-sharded/${l.replaceAll(" · ", "/")}`),
+  );
+  assert.deepEqual(await listTree(out.path), []);
+});
+
+Deno.test("bench: --dry-run of the default scenario is instant and generates no fixture", async () => {
+  await using out = await tempDir();
+  await using cache = await tempDir();
+  const result = await cli(["bench", "--dry-run", "--out", out.path], {
+    WEIGHTBENCH_CACHE: cache.path,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /quick: 4 cases/);
+  assert.ok(result.ms < 3_000, `took ${result.ms.toFixed(0)} ms`);
+  assert.deepEqual(await listTree(cache.path), [], "no fixture generated");
+  assert.deepEqual(await listTree(out.path), []);
+});
+
+// ---------------------------------------------------------------------------
+// bench: bad input
+
+/** A bad-input case: the arguments after `bench` (`--out` is added) and what the line must name. */
+interface BadInput {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly expected: readonly (string | RegExp)[];
+}
+
+const quick = ["--runs", "1", "--warmup", "0"];
+const BAD_BENCH_INPUTS: readonly BadInput[] = [
+  {
+    name: "--weights of a missing path",
+    args: ["--weights", `${TESTDATA}/missing.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/missing.safetensors"`, /no such file/],
+  },
+  {
+    name: "--weights of a folder without weights",
+    args: ["--weights", `${TESTDATA}/bad/not-weights`, ...quick],
+    expected: [`"${TESTDATA}/bad/not-weights"`, /no weight files/],
+  },
+  {
+    name: "a truncated file",
+    args: ["--weights", `${TESTDATA}/bad/truncated.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/bad/truncated.safetensors"`, /truncated|past|beyond|exceeds/],
+  },
+  {
+    name: "a header length larger than the file",
+    args: ["--weights", `${TESTDATA}/bad/header-length-lies.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/bad/header-length-lies.safetensors"`, "9000000000000000", /\b15\b/],
+  },
+  {
+    name: "overlapping tensors",
+    args: ["--weights", `${TESTDATA}/bad/overlap.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/bad/overlap.safetensors"`, /overlap/, `"a"`, `"b"`],
+  },
+  {
+    name: "a header that is not JSON",
+    args: ["--weights", `${TESTDATA}/bad/not-json.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/bad/not-json.safetensors"`, /JSON/],
+  },
+  {
+    name: "an unknown dtype",
+    args: ["--weights", `${TESTDATA}/bad/unknown-dtype.safetensors`, ...quick],
+    expected: [`"${TESTDATA}/bad/unknown-dtype.safetensors"`, `"F61"`, `did you mean "F16"`],
+  },
+  {
+    name: "an index that names a file outside its folder",
+    args: ["--weights", `${TESTDATA}/bad/index-escape`, ...quick],
+    expected: ["model.safetensors.index.json", `"../tiny.safetensors"`],
+  },
+  {
+    name: "--strategy mmpa",
+    args: ["--weights", TINY, "--strategy", "mmpa", ...quick],
+    expected: ["--strategy", `"mmpa"`, `did you mean "mmap"`],
+  },
+  { name: "--runs -1", args: ["--weights", TINY, "--runs", "-1"], expected: ["--runs", `"-1"`] },
+  { name: "--runs abc", args: ["--weights", TINY, "--runs", "abc"], expected: ["--runs", `"abc"`] },
+  { name: "--runs 0", args: ["--weights", TINY, "--runs", "0"], expected: ["--runs", `"0"`] },
+  {
+    name: "--warmup -2",
+    args: ["--weights", TINY, "--warmup", "-2"],
+    expected: ["--warmup", `"-2"`],
+  },
+  {
+    name: "--cache lukewarm",
+    args: ["--weights", TINY, "--cache", "lukewarm", ...quick],
+    expected: ["--cache", `"lukewarm"`, /cold/, /warm/],
+  },
+  {
+    name: "an unknown flag",
+    args: ["--weights", TINY, "--rusn", "3"],
+    expected: [`"--rusn"`, `did you mean "--runs"`],
+  },
+  {
+    name: "a missing --scenario file",
+    args: ["--scenario", "nope.json"],
+    expected: [`"nope.json"`, /no such file/],
+  },
+  {
+    name: "--target cuda:0 without a CUDA target",
+    args: ["--weights", TINY, "--target", "cuda:0", ...quick],
+    expected: [`"cuda:0"`],
+  },
+  {
+    name: "--target tpu",
+    args: ["--weights", TINY, "--target", "tpu", ...quick],
+    expected: [`"tpu"`],
+  },
+];
+
+for (const bad of BAD_BENCH_INPUTS) {
+  Deno.test(`bench rejects ${bad.name}: exit 2, one line, nothing written`, async () => {
+    await using out = await tempDir();
+    const result = await cli(["bench", ...bad.args, "--out", out.path]);
+    await assertInputError(result, bad.expected, out.path);
+  });
+}
+
+Deno.test("bench rejects a scenario with an unknown strategy, naming file, index and suggestion", async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  const scenario = join(dir.path, "typo.json");
+  await Deno.writeTextFile(
+    scenario,
+    JSON.stringify({
+      name: "typo",
+      weights: [join(ROOT, TINY)],
+      strategies: ["full-read", "mmpa"],
+      runs: 1,
+      warmup: 0,
+    }),
+  );
+  const result = await cli(["bench", "--scenario", scenario, "--out", out.path]);
+  const line = await assertInputError(result, [], out.path);
+  assert.equal(
+    line,
+    `error: ${scenario}: strategies[1]: unknown strategy "mmpa" (did you mean "mmap"?)`,
+  );
+});
+
+Deno.test("bench rejects a scenario that is not valid JSON", async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  const scenario = join(dir.path, "broken.json");
+  await Deno.writeTextFile(scenario, `{"name": "broken", "weights": [`);
+  const result = await cli(["bench", "--scenario", scenario, "--out", out.path]);
+  await assertInputError(result, [scenario, /JSON/], out.path);
+});
+
+Deno.test("bench rejects a TypeScript scenario whose default export has runs: -1", async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  const scenario = join(dir.path, "negative.ts");
+  await Deno.writeTextFile(
+    scenario,
+    `export default { name: "negative", weights: [${
+      JSON.stringify(join(ROOT, TINY))
+    }], runs: -1 };\n`,
+  );
+  const result = await cli(["bench", "--scenario", scenario, "--out", out.path]);
+  await assertInputError(result, [scenario, /\bruns\b/], out.path);
+});
+
+Deno.test("bench rejects an unavailable --target before generating any fixture", async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  await using cache = await tempDir();
+  const scenario = join(dir.path, "small.json");
+  await Deno.writeTextFile(
+    scenario,
+    JSON.stringify({
+      name: "small",
+      weights: [{ fixture: { layout: "llama-3.2-1b", size: "8MiB" } }],
+      strategies: ["mmap"],
+      runs: 1,
+      warmup: 0,
+    }),
+  );
+  const result = await cli(
+    ["bench", "--scenario", scenario, "--target", "cuda:0", "--out", out.path],
+    { WEIGHTBENCH_CACHE: cache.path },
+  );
+  await assertInputError(result, [`"cuda:0"`], out.path);
+  assert.deepEqual(
+    await listTree(cache.path),
+    [],
+    "a fixture was generated for a run that cannot start",
+  );
+});
+
+Deno.test("main rejects an unknown command with a suggestion", async () => {
+  const result = await cli(["benh"]);
+  await assertInputError(result, [`"benh"`, `did you mean "bench"`]);
+});
+
+// ---------------------------------------------------------------------------
+// bench: interrupt
+
+Deno.test("bench: SIGINT stops the run and leaves no profile", async () => {
+  await using out = await tempDir();
+  // 4 cases × 3000 samples of the tiny file take several seconds here; 200 finish in under one.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...taskFlags("bench"),
+      "bench/main.ts",
+      "bench",
+      "--weights",
+      TINY,
+      "--runs",
+      "3000",
+      "--warmup",
+      "0",
+      "--out",
+      out.path,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  let exited = false;
+  child.status.then(() => exited = true);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.ok(!exited, "the run ended before SIGINT was sent; give it more samples");
+  child.kill("SIGINT");
+  const watchdog = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, 5_000);
+  const result = await output;
+  clearTimeout(watchdog);
+  const stderr = new TextDecoder().decode(result.stderr);
+  assert.notEqual(result.signal, "SIGKILL", "did not stop within 5 s of SIGINT");
+  assert.notEqual(result.code, 0, stderr);
+  assert.match(stderr, /Interrupted/, "stopped by its own handler, with a message");
+  assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+  assert.deepEqual(await listTree(out.path), [], "no profile and no temporary file");
+});
+
+// ---------------------------------------------------------------------------
+// inspect
+
+interface InspectJson {
+  tensorCount: number;
+  files: { path: string; size: number }[];
+  tensors: {
+    name: string;
+    dtype: string;
+    shape: number[];
+    file: string;
+    offset: number;
+    byteLength: number;
+    sha256?: string;
+  }[];
+}
+
+const TINY_TENSORS = [
+  ["embed.weight", "F16", [4, 8], 64],
+  ["proj.weight", "BF16", [3, 5], 30],
+  ["norm.weight", "F32", [7], 28],
+  ["step", "I64", [], 8],
+  ["empty", "U8", [0, 4], 0],
+  ["mask", "BOOL", [3], 3],
+] as const;
+
+Deno.test("inspect: lists the tensors of a file with dtypes and shapes", async () => {
+  const result = await cli(["inspect", TINY]);
+  assert.equal(result.code, 0, result.stderr);
+  const rows = tableRows(result.stdout);
+  assert.deepEqual(rows[0], ["name", "dtype", "shape", "file", "offset", "bytes"]);
+  const listed = rows.slice(1).map(([name, dtype, shape, file, , bytes]) => [
+    name,
+    dtype,
+    shape,
+    file,
+    bytes,
+  ]);
+  assert.deepEqual(
+    listed.sort(),
+    TINY_TENSORS.map(([name, dtype, shape, bytes]) => [
+      name,
+      dtype,
+      `[${shape.join(", ")}]`,
+      "tiny.safetensors",
+      String(bytes),
+    ]).sort(),
+  );
+  assert.match(result.stdout, /\b6 tensors\b/);
+});
+
+Deno.test("inspect --json: every tensor with name, dtype, shape, file, offset and byteLength", async () => {
+  const result = await cli(["inspect", TINY, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout) as InspectJson;
+  assert.equal(json.tensorCount, 6);
+  const size = (await Deno.stat(join(ROOT, TINY))).size;
+  assert.deepEqual(
+    json.tensors.map((t) => [t.name, t.dtype, t.shape, t.byteLength]).sort(),
+    TINY_TENSORS.map(([name, dtype, shape, bytes]) => [name, dtype, [...shape], bytes]).sort(),
+  );
+  for (const t of json.tensors) {
+    assert.equal(t.file, "tiny.safetensors");
+    assert.ok(Number.isSafeInteger(t.offset) && t.offset >= 8, `${t.name}: offset ${t.offset}`);
+    assert.ok(t.offset + t.byteLength <= size, `${t.name} runs past the file`);
+    assert.equal(t.sha256, undefined, "no hash without --hash");
+  }
+});
+
+/** Checks every `sha256` of an `inspect --json --hash` listing against the file's own bytes. */
+async function assertHashes(json: InspectJson): Promise<void> {
+  const byName = new Map(json.files.map((f) => [basename(f.path), join(ROOT, f.path)]));
+  const contents = new Map<string, Uint8Array<ArrayBuffer>>();
+  for (const t of json.tensors) {
+    const path = byName.get(t.file);
+    assert.ok(path, `tensor ${t.name} names file ${t.file}, not in files`);
+    if (!contents.has(path)) contents.set(path, await Deno.readFile(path));
+    const bytes = contents.get(path)!.slice(t.offset, t.offset + t.byteLength);
+    assert.equal(bytes.length, t.byteLength, `${t.name}: slice length`);
+    assert.equal(t.sha256, await sha256Hex(bytes), `sha256 of ${t.name}`);
+  }
+}
+
+Deno.test("inspect --hash: each tensor's sha256 matches its bytes in the file", async () => {
+  const result = await cli(["inspect", TINY, "--json", "--hash"]);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout) as InspectJson;
+  assert.equal(json.tensors.length, 6);
+  await assertHashes(json);
+});
+
+Deno.test("inspect: a sharded folder lists 9 tensors across 2 files, hashes checked", async () => {
+  const table = await cli(["inspect", SHARDED]);
+  assert.equal(table.code, 0, table.stderr);
+  const rows = tableRows(table.stdout).slice(1).filter((cells) => cells[0] !== "");
+  assert.equal(rows.length, 9);
+  assert.deepEqual([...new Set(rows.map((cells) => cells[3]))].sort(), [
+    "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors",
+  ]);
+
+  const result = await cli(["inspect", SHARDED, "--json", "--hash"]);
+  assert.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout) as InspectJson;
+  assert.equal(json.tensorCount, 9);
+  assert.equal(json.files.length, 2);
+  const perFile = Object.groupBy(json.tensors, (t) => t.file);
+  assert.equal(perFile["model-00001-of-00002.safetensors"]?.length, 5);
+  assert.equal(perFile["model-00002-of-00002.safetensors"]?.length, 4);
+  await assertHashes(json);
+});
+
+const BAD_INSPECT_INPUTS: readonly BadInput[] = [
+  { name: "no PATH", args: [], expected: [/PATH/] },
+  {
+    name: "a missing path",
+    args: [`${TESTDATA}/missing.safetensors`],
+    expected: [`"${TESTDATA}/missing.safetensors"`, /no such file/],
+  },
+  {
+    name: "a folder without weights",
+    args: [`${TESTDATA}/bad/not-weights`],
+    expected: [`"${TESTDATA}/bad/not-weights"`, /no weight files/],
+  },
+  ...["truncated", "header-length-lies", "overlap", "not-json", "unknown-dtype"].map((name) => ({
+    name: `bad/${name}.safetensors`,
+    args: [`${TESTDATA}/bad/${name}.safetensors`],
+    expected: [`"${TESTDATA}/bad/${name}.safetensors"`],
+  })),
+  {
+    name: "bad/index-escape",
+    args: [`${TESTDATA}/bad/index-escape`],
+    expected: ["model.safetensors.index.json", `"../tiny.safetensors"`],
+  },
+  { name: "an unknown flag", args: [TINY, "--jsno"], expected: [`did you mean "--json"`] },
+];
+
+for (const bad of BAD_INSPECT_INPUTS) {
+  Deno.test(`inspect rejects ${bad.name}: exit 2, one line`, async () => {
+    await assertInputError(await cli(["inspect", ...bad.args]), bad.expected);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// fixtures
+
+/** Name, size and modification time of every entry under `dir`, for "untouched" checks. */
+async function snapshot(dir: string): Promise<string[]> {
+  const entries: string[] = [];
+  for (const path of await listTree(dir)) {
+    const info = await Deno.lstat(join(dir, path));
+    entries.push(`${path} ${info.size} ${info.mtime?.getTime()} ${info.ino}`);
+  }
+  return entries;
+}
+
+Deno.test("fixtures: generates, refuses to overwrite, --force replaces, and bench loads it", async (t) => {
+  await using tmp = await tempDir();
+  const dir = join(tmp.path, "f");
+  const args = [
+    "fixtures",
+    "--out",
+    dir,
+    "--layout",
+    "llama-3.2-1b",
+    "--size",
+    "8MiB",
+    "--shards",
+    "2",
+  ];
+  const expectedFiles = [
+    "fixture.json",
+    "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors",
+    "model.safetensors.index.json",
+  ];
+
+  await t.step("generates 2 shards, the index and fixture.json", async () => {
+    const result = await cli(args);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await listTree(dir), expectedFiles);
+    assert.deepEqual(await listTree(tmp.path), ["f", ...expectedFiles.map((f) => `f/${f}`)]);
+    const manifest = JSON.parse(await Deno.readTextFile(join(dir, "fixture.json")));
+    assert.equal(manifest.spec.layout, "llama-3.2-1b");
+    assert.equal(manifest.spec.shards, 2);
+    assert.ok(manifest.tensorBytes <= 8 * 1024 * 1024 && manifest.tensorBytes > 0);
+  });
+
+  await t.step("refuses to write over it, leaving it untouched", async () => {
+    await Deno.writeTextFile(join(dir, "marker"), "old");
+    const before = await snapshot(dir);
+    const result = await cli(args);
+    await assertInputError(result, [`"${dir}"`, /already exists/]);
+    assert.deepEqual(await snapshot(dir), before);
+    assert.deepEqual(await listTree(tmp.path), [
+      "f",
+      ...[...expectedFiles, "marker"].sort().map((f) => `f/${f}`),
+    ]);
+  });
+
+  await t.step("--force replaces it", async () => {
+    const result = await cli([...args, "--force"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await listTree(dir), expectedFiles, "the old folder is gone, marker included");
+    assert.deepEqual(await listTree(tmp.path), ["f", ...expectedFiles.map((f) => `f/${f}`)]);
+  });
+
+  await t.step("bench loads it", async () => {
+    await using out = await tempDir();
+    const result = await cli([
+      "bench",
+      "--weights",
+      dir,
+      "--runs",
+      "1",
+      "--warmup",
+      "0",
+      "--strategy",
+      "full-read",
+      "--cache",
+      "warm",
+      "--out",
+      out.path,
+    ]);
+    assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    const profile = await readProfile(profilePath(result.stdout));
+    assert.deepEqual(profile.cases.map((c) => [c.strategyLabel, c.cache, c.state]), [
+      ["full-read", "warm", "completed"],
+    ]);
+    assert.equal(profile.cases[0]!.samples[0]?.verified, true);
+  });
+});
+
+const BAD_FIXTURE_INPUTS: readonly BadInput[] = [
+  {
+    name: "a size too small for the layout",
+    args: ["--size", "1KiB", "--layout", "llama-3-70b"],
+    expected: [/too small/, `"llama-3-70b"`],
+  },
+  {
+    name: "an unknown layout",
+    args: ["--layout", "llama-9"],
+    expected: [`"llama-9"`, "llama-3-8b", "llama-3-70b", "llama-3.2-1b"],
+  },
+  { name: "an unknown dtype", args: ["--dtype", "F8"], expected: ["--dtype", `"F8"`] },
+];
+
+for (const bad of BAD_FIXTURE_INPUTS) {
+  Deno.test(`fixtures rejects ${bad.name}: exit 2, one line, nothing written`, async () => {
+    await using tmp = await tempDir();
+    const result = await cli(["fixtures", "--out", join(tmp.path, "g"), ...bad.args]);
+    await assertInputError(result, bad.expected, tmp.path);
+  });
+}
