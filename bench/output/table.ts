@@ -63,7 +63,7 @@ export function renderTable(profile: Profile, options: TableOptions = {}): strin
     head: HEAD,
     style: color ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
     wordWrap: true,
-    colWidths: [null, null, null, null, 34, null, null, null, 24],
+    colWidths: [null, null, null, null, 34, null, null, null, 22],
   });
   // Name only what varies between cases; the line above the table names the rest.
   const varies = (key: (c: ProfileCase) => string) => new Set(profile.cases.map(key)).size > 1;
@@ -101,7 +101,7 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
   const notes: string[] = [];
   if (d.noisy) {
     notes.push(
-      paint(`noisy: CV ${(d.cv * 100).toFixed(0)}% > ${NOISY_CV * 100}%`, "yellow", color),
+      paint(`noisy (CV ${(d.cv * 100).toFixed(0)}% > ${NOISY_CV * 100}%)`, "yellow", color),
     );
   }
   if (d.outliers.length > 0) {
@@ -131,7 +131,7 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
     s.peakRssBytes === null
       ? "unknown"
       : `${formatBytes(s.peakRssBytes.max)}${
-        s.loadRssBytes ? ` (+${formatBytes(s.loadRssBytes.max)} in load)` : ""
+        s.loadRssBytes ? `\n+${formatBytes(s.loadRssBytes.max)} in load` : ""
       }`,
     verified,
     `${c.cache} ${(residency * 100).toFixed(residency > 0 && residency < 0.001 ? 2 : 1)}%`,

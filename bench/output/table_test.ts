@@ -23,7 +23,7 @@ Deno.test("the table shows every case, its spread and its flags", () => {
   }
   assert.match(text, /skipped: not on this target/);
   assert.match(text, /errored: Tensor "w" differs on host/);
-  assert.match(text, /noisy: CV \d+% > 10%/);
+  assert.match(text, /noisy \(CV \d+% > 10%\)/);
   assert.match(text, /✓ 5\/5/);
   assert.ok(!text.includes("\x1b["), "no colour unless asked");
   assert.ok(renderTable(syntheticProfile(), { color: true }).includes("\x1b["));
