@@ -7,7 +7,7 @@
 
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InterruptedError } from "../errors.ts";
+import { InputError, InterruptedError } from "../errors.ts";
 import { renderHeading, renderTable } from "../output/table.ts";
 import { collectEnvironment } from "../profile/environment.ts";
 import { buildProfile, writeProfile } from "../profile/profile.ts";
@@ -98,6 +98,8 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
 
+  const outDir = resolve(values.out ?? DEFAULT_PROFILE_DIR);
+  await ensureWritableDir(outDir);
   const progress = new Progress(!values.json && Deno.stderr.isTerminal());
   const controller = new AbortController();
   const onSignal = () => controller.abort(new InterruptedError());
@@ -131,7 +133,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     runs: resolved.runs,
     warmup: resolved.warmup,
   });
-  const path = await writeProfile(profile, resolve(values.out ?? DEFAULT_PROFILE_DIR));
+  const path = await writeProfile(profile, outDir);
 
   if (values.json) {
     console.log(JSON.stringify(profile, null, 2));
@@ -217,4 +219,21 @@ function printPlan(
       `(${scenario.warmup} warmup + ${scenario.runs} timed) samples`,
   );
   for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
+}
+
+/** Fails before a run, not after it, when profiles cannot be written to `dir`. */
+async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    const probe = await Deno.makeTempFile({ dir, prefix: ".write-check-" });
+    await Deno.remove(probe);
+  } catch (error) {
+    const reason =
+      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
+        ? "permission denied"
+        : error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
+        ? "not a folder"
+        : (error as Error).message;
+    throw new InputError(`Cannot write profiles to "${dir}": ${reason}`, { cause: error });
+  }
 }

@@ -533,6 +533,24 @@ Deno.test("bench rejects an unavailable --target before generating any fixture",
   );
 });
 
+Deno.test("bench rejects an --out it cannot write before measuring anything", async () => {
+  await using dir = await tempDir();
+  const file = join(dir.path, "a-file");
+  await Deno.writeTextFile(file, "");
+  const result = await cli([
+    "bench",
+    "--weights",
+    `${TESTDATA}/tiny.safetensors`,
+    "--out",
+    join(file, "runs"),
+  ]);
+  await assertInputError(result, [
+    `Cannot write profiles to "${join(file, "runs")}"`,
+    "not a folder",
+  ]);
+  assert.deepEqual(await listTree(dir.path), ["a-file"]);
+});
+
 Deno.test("main rejects an unknown command with a suggestion", async () => {
   const result = await cli(["benh"]);
   await assertInputError(result, [`"benh"`, `did you mean "bench"`]);

@@ -3,17 +3,9 @@ import { join } from "node:path";
 import { WeightFileError } from "../errors.ts";
 import { encodeSafetensorsHeader } from "./safetensors.ts";
 import { openWeights } from "./weights.ts";
+import { withTempDir } from "../util/testing.ts";
 
 const TESTDATA = new URL("../../fixtures/testdata/", import.meta.url).pathname;
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weightbench-weights-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function writeModel(path: string, names: string[]): Promise<void> {
   const { bytes } = encodeSafetensorsHeader(
@@ -49,7 +41,7 @@ Deno.test("a single file, an indexed folder, and a folder of files", async () =>
     sharded.files.flatMap((f) => f.index.tensors).reduce((n, t) => n + t.byteLength, 0),
   );
   assert.equal(sharded.fileBytes, sharded.files.reduce((n, f) => n + f.size, 0));
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await writeModel(join(dir, "b.safetensors"), ["y"]);
     await writeModel(join(dir, "a.safetensors"), ["x"]);
     const loose = await openWeights(dir);
@@ -61,7 +53,7 @@ Deno.test("a single file, an indexed folder, and a folder of files", async () =>
 });
 
 Deno.test("an index that disagrees with its shards is refused", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await writeModel(join(dir, "s1.safetensors"), ["a", "b"]);
     await writeModel(join(dir, "s2.safetensors"), ["c"]);
     const index = join(dir, "model.safetensors.index.json");
@@ -99,7 +91,7 @@ Deno.test("an index that disagrees with its shards is refused", async () => {
 });
 
 Deno.test("the same tensor in two files is refused", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await writeModel(join(dir, "a.safetensors"), ["w"]);
     await writeModel(join(dir, "b.safetensors"), ["w"]);
     await rejects(dir, /tensor "w" is in both/);

@@ -3,18 +3,10 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { syntheticProfile } from "./_synthetic.ts";
 import { caseStats, readProfile, SCHEMA_VERSION, writeProfile } from "./profile.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weightbench-profile-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../util/testing.ts";
 
 Deno.test("a written profile reads back whole, and no temporary file stays", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const profile = syntheticProfile();
     const path = await writeProfile(profile, join(dir, "runs"));
     assert.equal(path, join(dir, "runs", `${profile.id}.json`));
@@ -63,7 +55,7 @@ Deno.test("statistics ignore warmups and say when the cache state was not establ
 });
 
 Deno.test("bad profiles are input errors that name the file and the problem", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const write = async (name: string, text: string) => {
       const path = join(dir, name);
       await Deno.writeTextFile(path, text);

@@ -162,7 +162,6 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "digest" });
         digests.set(c.weightsLabel, await tensorDigests(weights));
       }
-      target.reserve(Math.max(footprint(weights), reservedFor(target, cases, prepared)));
       active.push({
         case: c,
         strategy,
@@ -174,9 +173,14 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
       });
     }
 
-    const total = active.length * (options.warmup + options.runs);
-    let done = 0;
+    for (const target of targets.values()) {
+      const needs = active.filter((a) => a.target === target).map((a) => footprint(a.weights));
+      if (needs.length > 0) target.reserve(Math.max(...needs));
+    }
+
     const rounds = options.warmup + options.runs;
+    let total = active.length * rounds;
+    let done = 0;
     for (let round = 0; round < rounds; round++) {
       const live = active.filter((a) => a.error === undefined);
       // The same order every round: no case is sampled twice in a row while others wait.
@@ -188,6 +192,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         } catch (error) {
           entry.error = error instanceof Error ? error.message : String(error);
           entry.target.freeAll();
+          total -= rounds - round - 1;
         }
         done++;
         options.onEvent?.({ kind: "sample", done, total, caseId: entry.case.id, warmup });
@@ -226,20 +231,6 @@ const TARGET_ALIGNMENT_SLACK = 4096;
 /** Target bytes a load of `weights` needs, with room for each buffer's alignment. */
 export function footprint(weights: WeightSet): number {
   return targetFootprint(weights) + weights.files.length * TARGET_ALIGNMENT_SLACK;
-}
-
-function reservedFor(
-  target: Target,
-  cases: readonly Case[],
-  prepared: Map<string, PreparedWeights>,
-): number {
-  let bytes = 0;
-  for (const c of cases) {
-    if (c.target === target.id) {
-      bytes = Math.max(bytes, footprint(prepared.get(c.weightsLabel)!.weights));
-    }
-  }
-  return bytes;
 }
 
 async function prepareWeights(

@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { builtinScenarioNames, loadScenario } from "./load.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weightbench-scenario-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../util/testing.ts";
 
 Deno.test("every built-in scenario is valid", async () => {
   const names = await builtinScenarioNames();
@@ -19,7 +11,7 @@ Deno.test("every built-in scenario is valid", async () => {
 });
 
 Deno.test("relative weight paths resolve against the scenario's folder", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "s.json");
     await Deno.writeTextFile(path, JSON.stringify({ name: "s", weights: ["models/m", "/abs/m"] }));
     const s = await loadScenario(path);
@@ -31,7 +23,7 @@ Deno.test("relative weight paths resolve against the scenario's folder", async (
 });
 
 Deno.test("a TypeScript scenario is typed by defineScenario and validated the same way", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const schema = new URL("./schema.ts", import.meta.url).href;
     const good = join(dir, "good.ts");
     await Deno.writeTextFile(
@@ -51,7 +43,7 @@ Deno.test("a TypeScript scenario is typed by defineScenario and validated the sa
 });
 
 Deno.test("unreadable scenarios are input errors naming the file", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const broken = join(dir, "broken.json");
     await Deno.writeTextFile(broken, "{ name: ");
     await assert.rejects(() => loadScenario(broken), (e: unknown) => {

@@ -70,3 +70,13 @@ export async function assertSnapshot(actual: string, url: URL): Promise<void> {
     );
   }
 }
+
+/** Runs `fn` with a new temporary folder, removed afterwards whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "weightbench-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
