@@ -1,5 +1,6 @@
 /**
- * The weightbench command line: `bench`, `inspect` and `fixtures`.
+ * The weightbench command line: `bench`, `inspect`, `fixtures`, `report`,
+ * `compare`, `nightly` and `probe`.
  *
  * A user-input error (bad flag, scenario or weight file) prints one line and
  * exits 2; anything else is a bug or an environment failure and exits 1 with
@@ -9,8 +10,12 @@
  */
 
 import { benchCommand } from "./cli/bench_command.ts";
+import { compareCommand } from "./cli/compare_command.ts";
 import { fixturesCommand } from "./cli/fixtures_command.ts";
 import { inspectCommand } from "./cli/inspect_command.ts";
+import { nightlyCommand } from "./cli/nightly_command.ts";
+import { probeCommand } from "./cli/probe_command.ts";
+import { reportCommand } from "./cli/report_command.ts";
 import { InputError } from "./errors.ts";
 import { didYouMean } from "./util/suggest.ts";
 
@@ -18,6 +23,10 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   bench: benchCommand,
   inspect: inspectCommand,
   fixtures: fixturesCommand,
+  report: reportCommand,
+  compare: compareCommand,
+  nightly: nightlyCommand,
+  probe: probeCommand,
 };
 
 /** Runs the command named by `args[0]`; returns the exit code. */
