@@ -43,6 +43,41 @@ export const TOOL_VERSION = "0.1.0";
 /** Largest profile read. @default 512 MiB */
 const MAX_PROFILE_BYTES = 512 << 20;
 
+/** What this machine can do, measured by `deno task probe`; throughputs in decimal GB/s. */
+export interface MachineLimits {
+  /** When the probe ran (ISO 8601). */
+  readonly measuredAt: string;
+  /** The cache key: host, storage device and file system, GPUs. */
+  readonly key: string;
+  readonly storage: {
+    /** The folder whose storage was measured. */
+    readonly path: string;
+    /** Best O_DIRECT sequential read, with the settings that reached it; null where O_DIRECT is refused. */
+    readonly cold: { readonly gbps: number; readonly blockSize: number; readonly depth: number } | null;
+    /** Sequential read from the page cache. */
+    readonly warm: { readonly gbps: number };
+  };
+  /** Large host memory copy. */
+  readonly memoryCopyGBps: number;
+  /** Host-to-device and device-to-host links, per GPU. */
+  readonly devices: readonly {
+    readonly id: string;
+    readonly pinnedH2DGBps: number;
+    readonly pageableH2DGBps: number;
+    readonly pinnedD2HGBps: number;
+    readonly pageableD2HGBps: number;
+  }[];
+}
+
+/** A case's throughput against the machine limit that bounds it. */
+export interface OfLimit {
+  /** Median throughput / limit. */
+  readonly fraction: number;
+  /** Which limit: `storage cold`, `page cache`, `memory copy`, `cuda:0 pinned h2d`, … */
+  readonly limit: string;
+  readonly limitGBps: number;
+}
+
 /** Statistics of one case's timed samples. */
 export interface CaseStats {
   readonly samples: number;
@@ -63,6 +98,8 @@ export interface CaseStats {
     readonly residentFraction: { readonly min: number; readonly max: number };
   };
   readonly harnessMs: { readonly median: number; readonly max: number };
+  /** Throughput as a fraction of the machine's limit; null without probe figures. */
+  readonly ofLimit?: OfLimit | null;
 }
 
 /** One case in a profile. */
@@ -106,6 +143,8 @@ export interface Profile {
   readonly command: readonly string[];
   readonly scenario: Scenario & { readonly source: string | null };
   readonly environment: Environment;
+  /** The probe's figures for this machine, when measured. */
+  readonly limits?: MachineLimits | null;
   readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly weights: readonly ProfileWeights[];
   readonly run: {
