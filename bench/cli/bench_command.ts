@@ -18,7 +18,10 @@ import { parseScenario, type Scenario } from "../scenario/schema.ts";
 import { resolveAutoTarget } from "../targets/registry.ts";
 import { optionalEnv } from "../util/env.ts";
 import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
-import { Progress } from "./progress.ts";
+import { ProbeProgress, Progress } from "./progress.ts";
+import { limitsForFiles } from "../probe/probe.ts";
+import type { MachineLimits } from "../profile/profile.ts";
+import type { WeightSet } from "../formats/weights.ts";
 
 /** Where profiles go unless `--out` says otherwise. */
 export const DEFAULT_PROFILE_DIR = fileURLToPath(new URL("../../profiles/runs/", import.meta.url));
@@ -46,6 +49,7 @@ Options:
   --out DIR              folder for the profile (default: profiles/runs)
   --dry-run              list the planned cases and run nothing
   --json                 print the profile as JSON instead of the table
+  --no-probe             do not measure this machine's limits when none are cached
   -h, --help             show this help
 `;
 
@@ -60,6 +64,7 @@ const FLAGS = {
   out: { type: "string" },
   "dry-run": { type: "boolean" },
   json: { type: "boolean" },
+  "no-probe": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -124,11 +129,15 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
 
   const weightDirs = result.weights.map(({ weights }) => dirname(weights.files[0]!.path));
   const environment = await collectEnvironment([...new Set(weightDirs)]);
+  const limits = values["no-probe"]
+    ? undefined
+    : await measuredLimits(result.weights[0]!.weights, values.json ?? false);
   const profile = buildProfile({
     scenario: resolved,
     scenarioSource,
     command: ["bench", ...args],
     environment,
+    limits: limits ?? null,
     result,
     runs: resolved.runs,
     warmup: resolved.warmup,
@@ -235,5 +244,29 @@ async function ensureWritableDir(dir: string): Promise<void> {
         ? "not a folder"
         : (error as Error).message;
     throw new InputError(`Cannot write profiles to "${dir}": ${reason}`, { cause: error });
+  }
+}
+
+/** The cached limits of the weights' storage, or a probe of it (once per machine and storage). */
+async function measuredLimits(
+  weights: WeightSet,
+  json: boolean,
+): Promise<MachineLimits | undefined> {
+  const progress = new ProbeProgress(!json && Deno.stderr.isTerminal());
+  try {
+    const found = await limitsForFiles(weights.files.map((f) => f.path), {
+      onStep: (step) => progress.update(step),
+    });
+    if (found && !found.cached) {
+      console.error(`measured this machine's limits once (deno task probe measures again)`);
+    }
+    if (!found) {
+      console.error(
+        "limits: weights too small to probe; run deno task probe --path DIR to rate results",
+      );
+    }
+    return found?.limits;
+  } finally {
+    progress.stop();
   }
 }

@@ -7,138 +7,17 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  assertInputError,
+  cli,
+  listTree,
+  ROOT,
+  taskFlags,
+  tempDir,
+  TESTDATA,
+} from "./_cli_testing.ts";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readProfile } from "../profile/profile.ts";
-
-/** The project root: every child runs here. */
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const TESTDATA = "fixtures/testdata";
-
-/** What a finished child did. */
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Wall time from spawn to exit. */
-  readonly ms: number;
-}
-
-/** The most any one child may run before it is killed and its test fails. */
-const CHILD_LIMIT_MS = 30_000;
-
-/**
- * Runs `deno run <flags of the task> bench/main.ts ...args` from the project
- * root with `NO_COLOR=1`; the task is `args[0]` when deno.json has one by
- * that name, else `bench`. A child still running after
- * {@link CHILD_LIMIT_MS} is killed and the test fails.
- */
-async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const start = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(args[0] ?? "bench"), "bench/main.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let killed = false;
-  const watchdog = setTimeout(() => {
-    killed = true;
-    child.kill("SIGKILL");
-  }, CHILD_LIMIT_MS);
-  const output = await child.output().finally(() => clearTimeout(watchdog));
-  const decoder = new TextDecoder();
-  const result = {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-    ms: performance.now() - start,
-  };
-  assert.ok(
-    !killed,
-    `"${args.join(" ")}" still running after ${CHILD_LIMIT_MS} ms; killed\n${result.stderr}`,
-  );
-  return result;
-}
-
-/** The `--allow-*` flags of deno.json's task `name`, so the children run as the tasks do. */
-function taskFlags(name: string): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
-    tasks: Record<string, { command: string }>;
-  };
-  const task = config.tasks[name] ?? config.tasks.bench!;
-  const words = task.command.trim().split(/\s+/);
-  const main = words.indexOf("bench/main.ts");
-  assert.ok(
-    words[0] === "deno" && words[1] === "run" && main > 2,
-    `unexpected task: ${task.command}`,
-  );
-  const flags = words.slice(2, main);
-  assert.ok(flags.every((flag) => flag.startsWith("--allow-")), `unexpected flags: ${flags}`);
-  return flags;
-}
-
-/** A temporary folder, removed with everything in it when disposed. */
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "weightbench_cli_test_" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
-  };
-}
-
-/** Every path under `dir`, relative to it, sorted; `[]` when `dir` does not exist. */
-async function listTree(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (relative: string) => {
-    try {
-      for await (const entry of Deno.readDir(join(dir, relative))) {
-        const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
-        found.push(path);
-        if (entry.isDirectory) await walk(path);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-  };
-  await walk("");
-  return found.sort();
-}
-
-/** The most a rejected input may take, spawn to exit. */
-const INPUT_ERROR_MS = 2_000;
-
-/**
- * Checks the contract for bad input: exit 2, nothing on stdout, one stderr
- * line `error: ...` with every one of `expected` in it, no stack trace, fast,
- * and nothing left in `outDir`.
- */
-async function assertInputError(
-  result: CliResult,
-  expected: readonly (string | RegExp)[],
-  outDir?: string,
-): Promise<string> {
-  const context = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
-  assert.equal(result.code, 2, `exit code\n${context}`);
-  assert.equal(result.stdout, "", `stdout must be empty\n${context}`);
-  const lines = result.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `stderr must be exactly one line\n${context}`);
-  const line = lines[0]!;
-  assert.ok(line.startsWith("error: "), `stderr must start with "error: "\n${context}`);
-  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
-  for (const part of expected) {
-    if (typeof part === "string") assert.ok(line.includes(part), `"${part}" missing from: ${line}`);
-    else assert.match(line, part);
-  }
-  assert.ok(
-    result.ms < INPUT_ERROR_MS,
-    `took ${result.ms.toFixed(0)} ms (limit ${INPUT_ERROR_MS})`,
-  );
-  if (outDir !== undefined) assert.deepEqual(await listTree(outDir), [], "files left in --out");
-  return line;
-}
 
 /** The rows of a cli-table3 table, cells trimmed (wrapped lines are rows with an empty first cell). */
 function tableRows(text: string): string[][] {
@@ -186,6 +65,10 @@ const DEFAULT_LABELS = [
   "full-read · host · warm",
   "mmap · host · cold",
   "mmap · host · warm",
+  "parallel · host · cold",
+  "parallel · host · warm",
+  "direct · host · cold",
+  "direct · host · warm",
 ];
 
 Deno.test("bench: runs every default case on the sharded testdata and writes a valid profile", async () => {
@@ -210,6 +93,7 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
     "median",
     "IQR",
     "GB/s",
+    "of limit",
     "phases (median ms)",
     "peak RSS",
     "verified",
@@ -218,7 +102,7 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
   ]);
   const cases = rows.slice(1).filter((cells) => cells[0] !== "");
   assert.deepEqual(labelsWithTarget(result.stdout), DEFAULT_LABELS);
-  for (const cells of cases) assert.equal(cells[6], "✓ 2/2", `verified cell of ${cells[0]}`);
+  for (const cells of cases) assert.equal(cells[7], "✓ 2/2", `verified cell of ${cells[0]}`);
 
   const lines = result.stdout.trimEnd().split("\n");
   assert.match(lines.at(-1)!, /^profile: /, "the last line names the profile");
@@ -309,7 +193,7 @@ Deno.test("bench: --json prints the profile it wrote", async () => {
   assert.deepEqual(await listTree(out.path), [basename(path)]);
   assert.deepEqual(printed, JSON.parse(await Deno.readTextFile(path)));
   assert.equal(printed.schemaVersion, 1);
-  assert.equal(printed.cases.length, 4);
+  assert.equal(printed.cases.length, DEFAULT_LABELS.length);
 });
 
 // ---------------------------------------------------------------------------
@@ -322,7 +206,7 @@ Deno.test("bench: --dry-run lists the cases and writes nothing", async () => {
   for (const id of DEFAULT_LABELS.map((l) => `tiny-sharded/${l.replaceAll(" · ", "/")}`)) {
     assert.ok(result.stdout.includes(id), `case "${id}" not listed:\n${result.stdout}`);
   }
-  assert.match(result.stdout, /4 cases/);
+  assert.match(result.stdout, new RegExp(`${DEFAULT_LABELS.length} cases`));
   assert.doesNotMatch(result.stdout + result.stderr, /profile: /);
   assert.deepEqual(await listTree(out.path), []);
 });
@@ -355,7 +239,7 @@ Deno.test("bench: --dry-run of the default scenario is instant and generates no 
     WEIGHTBENCH_CACHE: cache.path,
   });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /quick: 4 cases/);
+  assert.match(result.stdout, new RegExp(`quick: ${DEFAULT_LABELS.length} cases`));
   assert.ok(result.ms < 3_000, `took ${result.ms.toFixed(0)} ms`);
   assert.deepEqual(await listTree(cache.path), [], "no fixture generated");
   assert.deepEqual(await listTree(out.path), []);

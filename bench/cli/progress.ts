@@ -10,6 +10,7 @@
 import cliProgress from "cli-progress";
 import process from "node:process";
 import type { RunEvent } from "../run/runner.ts";
+import type { ProbeStep } from "../probe/probe.ts";
 import { formatBytes } from "../util/size.ts";
 
 /** Renders {@link RunEvent}s; does nothing when `enabled` is false. */
@@ -55,5 +56,52 @@ export class Progress {
     this.#bar?.stop();
     this.#bar = undefined;
     this.#kind = undefined;
+  }
+}
+
+/** A progress bar per probe step, on stderr when it is a terminal. */
+export class ProbeProgress {
+  #bar: cliProgress.SingleBar | undefined;
+  #step: string | undefined;
+
+  constructor(readonly enabled: boolean) {}
+
+  update(step: ProbeStep): void {
+    if (!this.enabled) return;
+    if (step.step === "warm" || step.step === "memory") {
+      this.stop();
+      process.stderr.write(
+        ` measuring ${step.step === "warm" ? "page-cache reads" : "memory copies"}…\n`,
+      );
+      return;
+    }
+    if (step.step !== this.#step) {
+      this.stop();
+      this.#step = step.step;
+      this.#bar = new cliProgress.SingleBar({
+        stream: process.stderr,
+        format: step.step === "write"
+          ? " writing probe file {bar} {percentage}%"
+          : " O_DIRECT sweep {bar} {value}/{total} · {label}",
+        hideCursor: true,
+        clearOnComplete: true,
+        barsize: 24,
+      }, cliProgress.Presets.shades_classic);
+      this.#bar.start(step.total, 0, { label: "" });
+    }
+    if (step.step === "write") this.#bar?.update(step.done);
+    if (step.step === "cold") {
+      this.#bar?.update(step.done, {
+        label: `${formatBytes(step.trial.blockSize)} × ${step.trial.depth}: ${
+          step.trial.gbps.toFixed(2)
+        } GB/s`,
+      });
+    }
+  }
+
+  stop(): void {
+    this.#bar?.stop();
+    this.#bar = undefined;
+    this.#step = undefined;
   }
 }

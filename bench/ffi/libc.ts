@@ -72,6 +72,8 @@ const symbols = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   /** int unlink(const char *path) */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /** int statfs(const char *path, struct statfs *buf); f_type is the first field (a long) */
+  statfs: { parameters: ["buffer", "buffer"], result: "i32" },
   /** int close(int fd) */
   close: { parameters: ["i32"], result: "i32" },
   /** off_t lseek(int fd, off_t offset, int whence) */
@@ -234,4 +236,26 @@ let pageSize: number | undefined;
 export function systemPageSize(): number {
   pageSize ??= Number(libc().sysconf(SC_PAGESIZE));
   return pageSize;
+}
+
+/** `f_type` of tmpfs in statfs. */
+export const TMPFS_MAGIC = 0x01021994n;
+/** `f_type` of ramfs in statfs. */
+export const RAMFS_MAGIC = 0x858458f6n;
+
+/** The file system type number (`f_type`) of the file system holding `path`. */
+export function fileSystemType(path: string): bigint {
+  return BigInt.asUintN(64, statfs(path)[0]!);
+}
+
+/** Bytes an unprivileged user may still write on the file system holding `path`. */
+export function freeBytes(path: string): number {
+  const fields = statfs(path); // f_type, f_bsize, f_blocks, f_bfree, f_bavail, …
+  return Number(fields[4]!) * Number(fields[1]!);
+}
+
+function statfs(path: string): BigInt64Array {
+  const fields = new BigInt64Array(16); // struct statfs is 120 bytes on 64-bit Linux
+  unwrap(`statfs "${path}"`, libc().statfs(cString(path), new Uint8Array(fields.buffer)));
+  return fields;
 }

@@ -71,21 +71,23 @@ export class NativeFile implements Disposable {
 
   /** Reads exactly `length` bytes at `offset` into native memory at `destination`. */
   readInto(destination: Deno.PointerObject, length: number, offset: number): void {
+    const done = this.readAtMost(destination, length, offset);
+    if (done < length) throw this.#shortRead(offset, length, done);
+  }
+
+  /** Reads up to `length` bytes at `offset`, stopping early only at the end of the file. */
+  readAtMost(destination: Deno.PointerObject, length: number, offset: number): number {
     let done = 0;
     while (done < length) {
-      const want = Math.min(length - done, MAX_READ);
+      const want = BigInt(Math.min(length - done, MAX_READ));
       const got = Number(
-        libc().pread(
-          this.fd,
-          offsetPointer(destination, done),
-          BigInt(want),
-          BigInt(offset + done),
-        ),
+        libc().pread(this.fd, offsetPointer(destination, done), want, BigInt(offset + done)),
       );
       if (got < 0) throw systemError(`pread "${this.path}" at ${offset + done}`, errno());
-      if (got === 0) throw this.#shortRead(offset, length, done);
+      if (got === 0) break;
       done += got;
     }
+    return done;
   }
 
   /** Like {@link readInto}, on a pool thread; several may be in flight at once. */
@@ -94,21 +96,34 @@ export class NativeFile implements Disposable {
     length: number,
     offset: number,
   ): Promise<void> {
+    const done = await this.readAtMostAsync(destination, length, offset);
+    if (done < length) throw this.#shortRead(offset, length, done);
+  }
+
+  /**
+   * Reads up to `length` bytes at `offset` on a pool thread, stopping early
+   * only at the end of the file; returns the bytes read.
+   */
+  async readAtMostAsync(
+    destination: Deno.PointerObject,
+    length: number,
+    offset: number,
+  ): Promise<number> {
     let done = 0;
     while (done < length) {
-      const want = Math.min(length - done, MAX_READ);
+      const want = BigInt(Math.min(length - done, MAX_READ));
       const target = offsetPointer(destination, done);
-      const got = Number(
-        await libc().preadAsync(this.fd, target, BigInt(want), BigInt(offset + done)),
-      );
+      const at = BigInt(offset + done);
+      let got = Number(await libc().preadAsync(this.fd, target, want, at));
       if (got < 0) {
-        // errno belongs to the pool thread; repeat the read here to learn why it failed.
-        this.readInto(target, want, offset + done);
-        continue;
+        // errno belongs to the pool thread: repeat the read here to learn why it failed.
+        got = Number(libc().pread(this.fd, target, want, at));
+        if (got < 0) throw systemError(`pread "${this.path}" at ${offset + done}`, errno());
       }
-      if (got === 0) throw this.#shortRead(offset, length, done);
+      if (got === 0) break;
       done += got;
     }
+    return done;
   }
 
   /** Reads `length` bytes at `offset` into a new JavaScript buffer. */

@@ -33,6 +33,7 @@ const HEAD = [
   "median",
   "IQR",
   "GB/s",
+  "of limit",
   "phases (median ms)",
   "peak RSS",
   "verified",
@@ -53,7 +54,23 @@ export function renderHeading(profile: Profile): string {
     );
   }
   if (targets.length === 1) parts.push(`target ${targets[0]}`);
-  return parts.join(" · ");
+  return `${parts.join(" · ")}\n${renderLimits(profile)}`;
+}
+
+/** One line of the machine's limits the cases are rated against, or how to measure them. */
+export function renderLimits(profile: Profile): string {
+  const limits = profile.limits;
+  if (!limits) {
+    return "limits: not measured (deno task probe --path DIR rates results against this machine)";
+  }
+  const cold = limits.storage.cold
+    ? `storage ${limits.storage.cold.gbps.toFixed(2)} GB/s (O_DIRECT, ${
+      formatBytes(limits.storage.cold.blockSize)
+    } × ${limits.storage.cold.depth})`
+    : "storage: O_DIRECT refused";
+  return `limits: ${cold}, page cache ${limits.storage.warm.gbps.toFixed(2)} GB/s, memory copy ${
+    limits.memoryCopyGBps.toFixed(1)
+  } GB/s (measured ${limits.measuredAt.slice(0, 10)})`;
 }
 
 /** The table of every case in `profile`, as a string. */
@@ -63,7 +80,7 @@ export function renderTable(profile: Profile, options: TableOptions = {}): strin
     head: HEAD,
     style: color ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
     wordWrap: true,
-    colWidths: [null, null, null, null, 34, null, null, null, 22],
+    colWidths: [null, null, null, null, null, 34, null, null, null, 22],
   });
   // Name only what varies between cases; the line above the table names the rest.
   const varies = (key: (c: ProfileCase) => string) => new Set(profile.cases.map(key)).size > 1;
@@ -127,6 +144,7 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
     formatDuration(d.median),
     formatDuration(d.iqr),
     s.throughputGBps.median.toFixed(2),
+    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%\n${s.ofLimit.limit}` : "—",
     phases,
     s.peakRssBytes === null
       ? "unknown"

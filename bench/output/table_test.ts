@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { syntheticProfile } from "../profile/_synthetic.ts";
+import { limitFor } from "../probe/limits.ts";
 import { assertSnapshot } from "../util/testing.ts";
 import { formatDuration, renderHeading, renderTable } from "./table.ts";
 
@@ -31,7 +32,52 @@ Deno.test("the table shows every case, its spread and its flags", () => {
 
 Deno.test("the heading names what every case shares", () => {
   const profile = syntheticProfile();
-  assert.equal(renderHeading(profile), "synthetic · target host");
+  assert.equal(
+    renderHeading(profile),
+    "synthetic · target host\nlimits: not measured (deno task probe --path DIR rates results against this machine)",
+  );
+  const limits = {
+    measuredAt: "2026-01-01T00:00:00.000Z",
+    key: "k",
+    storage: { path: "/m", cold: { gbps: 2.5, blockSize: 8 << 20, depth: 4 }, warm: { gbps: 9 } },
+    memoryCopyGBps: 21.3,
+    devices: [],
+  };
+  assert.match(
+    renderHeading({ ...profile, limits }),
+    /limits: storage 2\.50 GB\/s \(O_DIRECT, 8\.00 MiB × 4\), page cache 9\.00 GB\/s, memory copy 21\.3 GB\/s \(measured 2026-01-01\)$/,
+  );
+});
+
+Deno.test("each case is rated against the limit that bounds it", () => {
+  const limits = {
+    measuredAt: "2026-01-01T00:00:00.000Z",
+    key: "k",
+    storage: { path: "/m", cold: { gbps: 2, blockSize: 8 << 20, depth: 4 }, warm: { gbps: 10 } },
+    memoryCopyGBps: 20,
+    devices: [],
+  };
+  const profile = syntheticProfile();
+  const rated = {
+    ...profile,
+    cases: profile.cases.map((c) =>
+      c.stats
+        ? {
+          ...c,
+          stats: {
+            ...c.stats,
+            ofLimit: limitFor(c.cache, c.target, c.stats.throughputGBps.median, limits),
+          },
+        }
+        : c
+    ),
+  };
+  const text = renderTable(rated);
+  const cold = profile.cases[0]!.stats!.throughputGBps.median / 2;
+  assert.ok(text.includes(`${Math.round(cold * 100)}%`), text);
+  assert.match(text, /storage \(O_DIRECT\)/);
+  assert.match(text, /page cache/);
+  assert.match(renderTable(profile), /│ — /, "no limits, no rating");
 });
 
 Deno.test("durations read naturally at every scale", () => {

@@ -28,6 +28,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { limitFor } from "../probe/limits.ts";
 import { InputError } from "../errors.ts";
 import type { Case } from "../run/plan.ts";
 import { type Phase, PHASES, phaseTotals } from "../run/recorder.ts";
@@ -53,7 +54,9 @@ export interface MachineLimits {
     /** The folder whose storage was measured. */
     readonly path: string;
     /** Best O_DIRECT sequential read, with the settings that reached it; null where O_DIRECT is refused. */
-    readonly cold: { readonly gbps: number; readonly blockSize: number; readonly depth: number } | null;
+    readonly cold:
+      | { readonly gbps: number; readonly blockSize: number; readonly depth: number }
+      | null;
     /** Sequential read from the page cache. */
     readonly warm: { readonly gbps: number };
   };
@@ -85,7 +88,7 @@ export interface CaseStats {
   readonly durationMs: Summary;
   /** Decimal GB/s of tensor bytes at the median time, and at the CI's ends. */
   readonly throughputGBps: { readonly median: number; readonly low: number; readonly high: number };
-  /** Per-phase totals per sample, over the spans inside the load. */
+  /** Per phase, the wall time its spans cover inside the load (overlapping spans count once). */
   readonly phases: Readonly<Partial<Record<Phase, Summary>>>;
   /** Time to verify the loaded bytes, after the load. */
   readonly verifyMs: Summary | null;
@@ -213,6 +216,8 @@ export function buildProfile(input: {
   scenarioSource: string | null;
   command: readonly string[];
   environment: Environment;
+  /** The machine's limits, when measured. */
+  limits?: MachineLimits | null;
   result: RunResult;
   runs: number;
   warmup: number;
@@ -228,6 +233,7 @@ export function buildProfile(input: {
     command: [...input.command],
     scenario: { ...input.scenario, source: input.scenarioSource },
     environment: input.environment,
+    limits: input.limits ?? null,
     targets: result.targets,
     weights: result.weights.map(({ label, spec, weights }) => ({
       label,
@@ -249,11 +255,18 @@ export function buildProfile(input: {
       runs: input.runs,
       warmup: input.warmup,
     },
-    cases: result.cases.map(({ case: c, outcome }) => profileCase(c, outcome)),
+    cases: result.cases.map(({ case: c, outcome }) =>
+      profileCase(c, outcome, input.limits ?? null)
+    ),
   };
 }
 
-function profileCase(c: Case, outcome: RunResult["cases"][number]["outcome"]): ProfileCase {
+function profileCase(
+  c: Case,
+  outcome: RunResult["cases"][number]["outcome"],
+  limits: MachineLimits | null,
+): ProfileCase {
+  const stats = outcome.state === "completed" ? caseStats(outcome.samples) : null;
   const base = {
     id: c.id,
     index: c.index,
@@ -264,7 +277,8 @@ function profileCase(c: Case, outcome: RunResult["cases"][number]["outcome"]): P
     cache: c.cache,
     state: outcome.state,
     samples: outcome.samples,
-    stats: outcome.state === "completed" ? caseStats(outcome.samples) : null,
+    stats: stats &&
+      { ...stats, ofLimit: limitFor(c.cache, c.target, stats.throughputGBps.median, limits) },
   };
   if (outcome.state === "errored") return { ...base, error: outcome.error };
   if (outcome.state === "skipped") return { ...base, reason: outcome.reason };

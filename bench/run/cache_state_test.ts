@@ -7,9 +7,14 @@ import {
   prepareCacheState,
   WARM_MIN_RESIDENT,
 } from "./cache_state.ts";
-import { fileSystemOf, testUnless } from "../util/testing.ts";
-import { readProcText } from "../ffi/procfs.ts";
-import { cString, libc, O_CREAT, O_TRUNC, O_WRONLY, unwrap } from "../ffi/libc.ts";
+import {
+  fileSystemOf,
+  removeThroughLibc,
+  SHM,
+  SHM_IS_TMPFS,
+  testUnless,
+  writeFileThroughLibc,
+} from "../util/testing.ts";
 
 async function tempFile(bytes: number): Promise<string> {
   const path = await Deno.makeTempFile({ prefix: "weightbench-cache-state-" });
@@ -22,22 +27,6 @@ async function tempFile(bytes: number): Promise<string> {
 async function onTmpfs(path: string): Promise<boolean> {
   const type = await fileSystemOf(path);
   return type === "tmpfs" || type === "ramfs";
-}
-
-// Deno wants --allow-all for /dev; the tmpfs test works there through libc.
-const shm = "/dev/shm";
-const shmIsTmpfs =
-  readProcText("/proc/self/mounts")?.split("\n").some((line) =>
-    line.split(" ")[1] === shm && line.split(" ")[2] === "tmpfs"
-  ) ?? false;
-
-function writeThroughLibc(path: string, bytes: Uint8Array<ArrayBuffer>): void {
-  const fd = unwrap("open", libc().open(cString(path), O_WRONLY | O_CREAT | O_TRUNC, 0o600));
-  try {
-    assert.equal(Number(libc().writeBuffer(fd, bytes, BigInt(bytes.length))), bytes.length);
-  } finally {
-    libc().close(fd);
-  }
 }
 
 Deno.test("warm reads the whole file into the page cache", async () => {
@@ -79,18 +68,18 @@ Deno.test("cold drops the pages, and mincore sees them gone", async () => {
 });
 
 testUnless(
-  shmIsTmpfs ? undefined : "no tmpfs at /dev/shm",
+  SHM_IS_TMPFS ? undefined : "no tmpfs at /dev/shm",
   "tmpfs pages cannot be evicted, and the outcome says so",
-  async () => {
-    const path = `${shm}/weightbench-cache-state-${crypto.randomUUID()}`;
+  () => {
+    const path = `${SHM}/weightbench-cache-state-${crypto.randomUUID()}`;
     try {
-      writeThroughLibc(path, new Uint8Array(1 << 20).fill(1));
+      writeFileThroughLibc(path, new Uint8Array(1 << 20).fill(1));
       evictFromPageCache([path]);
       const outcome = judge("cold", measureResidency([path]));
       assert.equal(outcome.established, false);
       assert.equal(outcome.residency.fraction, 1);
     } finally {
-      await Deno.remove(path);
+      removeThroughLibc(path);
     }
   },
 );

@@ -101,3 +101,35 @@ export function phaseTotals(spans: readonly Span[]): Partial<Record<Phase, numbe
   }
   return totals;
 }
+
+/**
+ * Wall time covered by each phase: overlapping spans of one phase count once,
+ * so four reads in flight for 100 ms are 100 ms of `read`, not 400.
+ */
+export function phaseWallTimes(spans: readonly Span[]): Partial<Record<Phase, number>> {
+  const byPhase = new Map<Phase, { start: number; end: number }[]>();
+  for (const span of spans) {
+    const list = byPhase.get(span.phase) ?? [];
+    list.push(span);
+    byPhase.set(span.phase, list);
+  }
+  const times: Partial<Record<Phase, number>> = {};
+  for (const [phase, list] of byPhase) {
+    list.sort((a, b) => a.start - b.start);
+    let total = 0;
+    let start = -Infinity;
+    let end = -Infinity;
+    for (const span of list) {
+      if (span.start > end) {
+        if (end > start) total += end - start;
+        start = span.start;
+        end = span.end;
+      } else {
+        end = Math.max(end, span.end);
+      }
+    }
+    if (end > start) total += end - start;
+    times[phase] = total;
+  }
+  return times;
+}

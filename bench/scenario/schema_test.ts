@@ -19,7 +19,7 @@ Deno.test("defaults fill every field", () => {
   assert.equal(s.warmup, DEFAULT_WARMUP);
   assert.deepEqual(s.targets, ["auto"]);
   assert.deepEqual(s.cache, ["cold", "warm"]);
-  assert.deepEqual(s.strategies.map((x) => x.name), ["full-read", "mmap"]);
+  assert.deepEqual(s.strategies.map((x) => x.name), ["full-read", "mmap", "parallel", "direct"]);
   assert.equal(s.strategies[0]!.options.chunkSize, 0, "automatic chunking");
   assert.equal(s.strategies[0]!.options.staging, "fresh");
   assert.deepEqual(s.weights, [{ kind: "path", path: "/models/m" }]);

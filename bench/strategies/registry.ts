@@ -14,8 +14,10 @@
  * @module
  */
 
+import { direct } from "./direct.ts";
 import { fullRead } from "./full_read.ts";
 import { mmap } from "./mmap.ts";
+import { parallel } from "./parallel.ts";
 import type { StrategyDefinition } from "./strategy.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -25,6 +27,8 @@ type AnyDefinition = StrategyDefinition<any>;
 export const STRATEGIES: Readonly<Record<string, AnyDefinition>> = {
   [fullRead.name]: fullRead,
   [mmap.name]: mmap,
+  [parallel.name]: parallel,
+  [direct.name]: direct,
 };
 
 /** The names of every strategy, in registry order. */

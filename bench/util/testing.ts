@@ -15,6 +15,7 @@
  * @module
  */
 
+import { cString, libc, O_CREAT, O_TRUNC, O_WRONLY, unwrap } from "../ffi/libc.ts";
 import { readProcText } from "../ffi/procfs.ts";
 
 /** Registers `fn` as a test, or as an ignored test named with `skipReason` when one is given. */
@@ -79,4 +80,33 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** A tmpfs folder: Deno wants `--allow-all` for /dev, so tests use it through libc. */
+export const SHM = "/dev/shm";
+
+/** Whether {@link SHM} is a tmpfs mount here. */
+export const SHM_IS_TMPFS: boolean =
+  readProcText("/proc/self/mounts")?.split("\n").some((line) =>
+    line.split(" ")[1] === SHM && line.split(" ")[2] === "tmpfs"
+  ) ?? false;
+
+/** Writes `bytes` to `path` through libc (for folders Deno will not open without `--allow-all`). */
+export function writeFileThroughLibc(path: string, bytes: Uint8Array<ArrayBuffer>): void {
+  const fd = unwrap(
+    `open "${path}"`,
+    libc().open(cString(path), O_WRONLY | O_CREAT | O_TRUNC, 0o600),
+  );
+  try {
+    if (Number(libc().writeBuffer(fd, bytes, BigInt(bytes.length))) !== bytes.length) {
+      throw new Error(`Short write to "${path}"`);
+    }
+  } finally {
+    libc().close(fd);
+  }
+}
+
+/** Removes `path` through libc. */
+export function removeThroughLibc(path: string): void {
+  libc().unlink(cString(path));
 }

@@ -1,0 +1,143 @@
+/**
+ * Helpers for tests that run the real command line as subprocesses, with the
+ * permission flags of its `deno.json` task, and check exit codes, output and
+ * what is left on disk.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The project root: every child runs here. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const TESTDATA = "fixtures/testdata";
+
+/** What a finished child did. */
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall time from spawn to exit. */
+  readonly ms: number;
+}
+
+/** The most any one child may run before it is killed and its test fails. */
+export const CHILD_LIMIT_MS = 30_000;
+
+/**
+ * Runs `deno run <flags of the task> bench/main.ts ...args` from the project
+ * root with `NO_COLOR=1`; the task is `args[0]` when deno.json has one by
+ * that name, else `bench`. A child still running after
+ * {@link CHILD_LIMIT_MS} is killed and the test fails.
+ */
+export async function cli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const start = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags(args[0] ?? "bench"), "bench/main.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let killed = false;
+  const watchdog = setTimeout(() => {
+    killed = true;
+    child.kill("SIGKILL");
+  }, CHILD_LIMIT_MS);
+  const output = await child.output().finally(() => clearTimeout(watchdog));
+  const decoder = new TextDecoder();
+  const result = {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    ms: performance.now() - start,
+  };
+  assert.ok(
+    !killed,
+    `"${args.join(" ")}" still running after ${CHILD_LIMIT_MS} ms; killed\n${result.stderr}`,
+  );
+  return result;
+}
+
+/** The `--allow-*` flags of deno.json's task `name`, so the children run as the tasks do. */
+export function taskFlags(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
+    tasks: Record<string, { command: string }>;
+  };
+  const task = config.tasks[name] ?? config.tasks.bench!;
+  const words = task.command.trim().split(/\s+/);
+  const main = words.indexOf("bench/main.ts");
+  assert.ok(
+    words[0] === "deno" && words[1] === "run" && main > 2,
+    `unexpected task: ${task.command}`,
+  );
+  const flags = words.slice(2, main);
+  assert.ok(flags.every((flag) => flag.startsWith("--allow-")), `unexpected flags: ${flags}`);
+  return flags;
+}
+
+/** A temporary folder, removed with everything in it when disposed. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "weightbench_cli_test_" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Every path under `dir`, relative to it, sorted; `[]` when `dir` does not exist. */
+export async function listTree(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (relative: string) => {
+    try {
+      for await (const entry of Deno.readDir(join(dir, relative))) {
+        const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+        found.push(path);
+        if (entry.isDirectory) await walk(path);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  };
+  await walk("");
+  return found.sort();
+}
+
+/** The most a rejected input may take, spawn to exit. */
+export const INPUT_ERROR_MS = 2_000;
+
+/**
+ * Checks the contract for bad input: exit 2, nothing on stdout, one stderr
+ * line `error: ...` with every one of `expected` in it, no stack trace, fast,
+ * and nothing left in `outDir`.
+ */
+export async function assertInputError(
+  result: CliResult,
+  expected: readonly (string | RegExp)[],
+  outDir?: string,
+): Promise<string> {
+  const context = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+  assert.equal(result.code, 2, `exit code\n${context}`);
+  assert.equal(result.stdout, "", `stdout must be empty\n${context}`);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `stderr must be exactly one line\n${context}`);
+  const line = lines[0]!;
+  assert.ok(line.startsWith("error: "), `stderr must start with "error: "\n${context}`);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+  for (const part of expected) {
+    if (typeof part === "string") assert.ok(line.includes(part), `"${part}" missing from: ${line}`);
+    else assert.match(line, part);
+  }
+  assert.ok(
+    result.ms < INPUT_ERROR_MS,
+    `took ${result.ms.toFixed(0)} ms (limit ${INPUT_ERROR_MS})`,
+  );
+  if (outDir !== undefined) assert.deepEqual(await listTree(outDir), [], "files left in --out");
+  return line;
+}

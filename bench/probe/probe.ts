@@ -1,0 +1,145 @@
+/**
+ * Measures what this machine can do for the storage holding a folder:
+ * O_DIRECT sequential reads swept over block sizes and queue depths, reads
+ * from the page cache, and host memory copies (host-to-device links join
+ * when a CUDA target exists). Reads either a probe file it writes into the
+ * folder and removes, or files that are already there (the weights being
+ * benchmarked), which then need no write access.
+ *
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { freeBytes } from "../ffi/libc.ts";
+import type { MachineLimits } from "../profile/profile.ts";
+import { evictFromPageCache } from "../run/cache_state.ts";
+import { fillRandomWords } from "../util/random.ts";
+import { limitsKey, readCachedLimits, writeCachedLimits } from "./limits.ts";
+import { probeMemoryCopy } from "./memory_copy.ts";
+import { probeCold, probeWarm, type SweepOptions, type Trial } from "./storage.ts";
+
+/** Size of the probe file, at most. @default 1 GiB */
+export const PROBE_FILE_BYTES = 1 << 30;
+/** Smallest probe file worth measuring. @default 64 MiB */
+export const PROBE_FILE_MIN_BYTES = 64 << 20;
+
+/** What the probe reports as it goes. */
+export type ProbeStep =
+  | { readonly step: "write"; readonly done: number; readonly total: number }
+  | { readonly step: "cold"; readonly done: number; readonly total: number; readonly trial: Trial }
+  | { readonly step: "warm" }
+  | { readonly step: "memory" };
+
+/** How to probe. */
+export interface ProbeOptions extends SweepOptions {
+  /** The folder whose storage is measured. */
+  readonly path: string;
+  /** Files to read instead of writing a probe file. */
+  readonly files?: readonly string[];
+  /** Probe file size. @default {@link PROBE_FILE_BYTES}, or a quarter of the free space */
+  readonly probeFileBytes?: number;
+  readonly onStep?: (step: ProbeStep) => void;
+}
+
+/** The machine's limits with the cold sweep's every point. */
+export interface ProbeResult {
+  readonly limits: MachineLimits;
+  readonly trials: readonly Trial[];
+}
+
+/** Probes the machine and the storage holding `options.path`. */
+export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> {
+  let probeFile: string | undefined;
+  try {
+    const files = options.files && options.files.length > 0
+      ? options.files
+      : [probeFile = await writeProbeFile(options)];
+    const cold = await probeCold(files, {
+      ...options,
+      onTrial: (done, total, trial) => options.onStep?.({ step: "cold", done, total, trial }),
+    });
+    options.onStep?.({ step: "warm" });
+    const warm = await probeWarm(files, options.signal);
+    options.onStep?.({ step: "memory" });
+    const memoryCopyGBps = await probeMemoryCopy();
+    const limits: MachineLimits = {
+      measuredAt: new Date().toISOString(),
+      key: await limitsKey(options.path),
+      storage: {
+        path: await Deno.realPath(options.path),
+        cold: cold && { gbps: cold.gbps, blockSize: cold.blockSize, depth: cold.depth },
+        warm: { gbps: warm },
+      },
+      memoryCopyGBps,
+      devices: [],
+    };
+    return { limits, trials: cold?.trials ?? [] };
+  } finally {
+    if (probeFile) await Deno.remove(probeFile).catch(() => {});
+  }
+}
+
+/** Writes a file of pseudo-random bytes (nothing a disk could compress or skip) and drops it from the cache. */
+async function writeProbeFile(options: ProbeOptions): Promise<string> {
+  const size = options.probeFileBytes ??
+    Math.min(PROBE_FILE_BYTES, Math.floor(freeBytes(options.path) / 4 / (1 << 20)) * (1 << 20));
+  if (size < PROBE_FILE_MIN_BYTES) {
+    throw new Error(
+      `Not enough free space in "${options.path}" for a ${PROBE_FILE_MIN_BYTES}-byte probe file`,
+    );
+  }
+  const path = join(options.path, `.weightbench-probe-${crypto.randomUUID()}`);
+  const chunk = new Uint32Array((8 << 20) / 4);
+  const bytes = new Uint8Array(chunk.buffer);
+  try {
+    using file = await Deno.open(path, { write: true, createNew: true });
+    for (let done = 0, seed = 1; done < size; seed++) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      fillRandomWords(chunk, seed);
+      const length = Math.min(bytes.length, size - done);
+      let written = 0;
+      while (written < length) written += await file.write(bytes.subarray(written, length));
+      done += length;
+      options.onStep?.({ step: "write", done, total: size });
+    }
+    await file.syncData();
+  } catch (error) {
+    await Deno.remove(path).catch(() => {});
+    throw error;
+  }
+  evictFromPageCache([path]);
+  return path;
+}
+
+/** Weights smaller than this are not worth an automatic probe. @default 64 MiB */
+export const AUTO_PROBE_MIN_BYTES = PROBE_FILE_MIN_BYTES;
+
+/**
+ * The limits of the storage holding `files`: cached ones when there are any,
+ * else a probe that reads `files` themselves (no write needed), cached for
+ * next time. Undefined when the files are too small to measure anything.
+ */
+export async function limitsForFiles(
+  files: readonly string[],
+  options: {
+    readonly onStep?: (step: ProbeStep) => void;
+    readonly signal?: AbortSignal;
+    readonly dir?: string;
+  } = {},
+): Promise<{ limits: MachineLimits; cached: boolean } | undefined> {
+  if (files.length === 0) return undefined;
+  const path = dirname(files[0]!);
+  const cached = await readCachedLimits(await limitsKey(path), options.dir);
+  if (cached) return { limits: cached, cached: true };
+  let size = 0;
+  for (const file of files) size += (await Deno.stat(file)).size;
+  if (size < AUTO_PROBE_MIN_BYTES) return undefined;
+  const { limits } = await probeMachine({
+    path,
+    files,
+    ...(options.onStep && { onStep: options.onStep }),
+    ...(options.signal && { signal: options.signal }),
+  });
+  await writeCachedLimits(limits, options.dir);
+  return { limits, cached: false };
+}

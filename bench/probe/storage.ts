@@ -1,0 +1,198 @@
+/**
+ * What the storage holding a set of files can deliver: the best sequential
+ * O_DIRECT read over a sweep of block sizes and queue depths (cold), and the
+ * best read from the page cache (warm).
+ *
+ * @module
+ */
+
+import { fileSystemType, libc, O_DIRECT, RAMFS_MAGIC, TMPFS_MAGIC } from "../ffi/libc.ts";
+import { FileMapping } from "../strategies/mmap.ts";
+import { forEachChunk } from "../util/parallel.ts";
+import { NativeFile } from "../ffi/native_file.ts";
+import { NativeMemory } from "../ffi/native_memory.ts";
+import { DIRECT_ALIGNMENT, readChunked } from "../io/chunked_read.ts";
+import { prepareCacheState } from "../run/cache_state.ts";
+
+/** Block sizes swept by the cold probe: 1–64 MiB. */
+export const PROBE_BLOCK_SIZES: readonly number[] = [1, 2, 4, 8, 16, 32, 64].map((m) => m << 20);
+/** Queue depths swept by the cold probe: 1–32. */
+export const PROBE_DEPTHS: readonly number[] = [1, 2, 4, 8, 16, 32];
+/** Most staging memory a trial may use (block × depth); larger pairs are left out. @default 512 MiB */
+export const PROBE_MAX_STAGING = 512 << 20;
+/** Bytes read per trial, at most. @default 256 MiB */
+export const PROBE_TRIAL_BYTES = 256 << 20;
+
+/** One point of the sweep. */
+export interface Trial {
+  readonly blockSize: number;
+  readonly depth: number;
+  readonly gbps: number;
+}
+
+/** The cold sweep's result: the best point and every point. */
+export interface ColdResult {
+  readonly gbps: number;
+  readonly blockSize: number;
+  readonly depth: number;
+  readonly trials: readonly Trial[];
+}
+
+/** Options of the sweep. */
+export interface SweepOptions {
+  readonly blockSizes?: readonly number[];
+  readonly depths?: readonly number[];
+  readonly trialBytes?: number;
+  readonly onTrial?: (done: number, total: number, trial: Trial) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The (block, depth) pairs a sweep runs, within {@link PROBE_MAX_STAGING}. */
+export function sweepPoints(options: SweepOptions = {}): { blockSize: number; depth: number }[] {
+  const points = [];
+  for (const blockSize of options.blockSizes ?? PROBE_BLOCK_SIZES) {
+    for (const depth of options.depths ?? PROBE_DEPTHS) {
+      if (blockSize * depth <= PROBE_MAX_STAGING) points.push({ blockSize, depth });
+    }
+  }
+  return points;
+}
+
+/**
+ * Sweeps O_DIRECT sequential reads over `paths` (read in turn, each trial
+ * starting where the last ended, so no trial rereads what another just read);
+ * null when the file system refuses O_DIRECT or keeps files in memory (tmpfs).
+ */
+export async function probeCold(
+  paths: readonly string[],
+  options: SweepOptions = {},
+): Promise<ColdResult | null> {
+  const files: NativeFile[] = [];
+  try {
+    for (const path of paths) {
+      const type = fileSystemType(path);
+      if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) return null; // memory: no storage to measure
+      try {
+        files.push(NativeFile.open(path, O_DIRECT));
+      } catch (error) {
+        if ((error as { code?: string }).code === "EINVAL") return null;
+        throw error;
+      }
+    }
+    const total = files.reduce((n, f) => n + f.size, 0);
+    if (total < DIRECT_ALIGNMENT) throw new Error("Probe files are too small to read");
+    const points = sweepPoints(options);
+    const trials: Trial[] = [];
+    let file = 0;
+    let offset = 0;
+    for (const point of points) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      const budget = Math.min(options.trialBytes ?? PROBE_TRIAL_BYTES, total);
+      const buffers = Array.from(
+        { length: point.depth },
+        () => NativeMemory.allocate(point.blockSize),
+      );
+      let seconds = 0;
+      let bytes = 0;
+      try {
+        while (bytes < budget) {
+          const current = files[file]!;
+          const start = Math.floor(offset / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT;
+          const end = Math.min(current.size, start + budget - bytes);
+          const began = performance.now();
+          const got = await readChunked(current, start, end, {
+            chunkSize: point.blockSize,
+            depth: point.depth,
+            direct: true,
+            buffers,
+          });
+          seconds += (performance.now() - began) / 1000;
+          bytes += got;
+          offset = end;
+          if (offset >= current.size - DIRECT_ALIGNMENT) {
+            file = (file + 1) % files.length;
+            offset = 0;
+          }
+        }
+      } finally {
+        for (const buffer of buffers) buffer.close();
+      }
+      const trial = { ...point, gbps: bytes / seconds / 1e9 };
+      trials.push(trial);
+      options.onTrial?.(trials.length, points.length, trial);
+    }
+    const best = trials.reduce((a, b) => (b.gbps > a.gbps ? b : a));
+    return { gbps: best.gbps, blockSize: best.blockSize, depth: best.depth, trials };
+  } finally {
+    for (const f of files) f.close();
+  }
+}
+
+/** Buffer size of the warm probe's readers. @default 1 MiB */
+const WARM_BUFFER = 1 << 20;
+
+/**
+ * The best rate at which the page cache hands over the bytes of `paths`,
+ * with one reader and with one per core, two ways: `pread` into small
+ * buffers that stay in the CPU cache (as `cat` reads), and copies out of a
+ * mapping of the file (as mmap loaders read). The faster one is the limit.
+ */
+export async function probeWarm(paths: readonly string[], signal?: AbortSignal): Promise<number> {
+  prepareCacheState("warm", paths);
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  let best = 0;
+  for (const readers of [...new Set([1, cores])]) {
+    for (const method of [preadAll, copyFromMappings]) {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (signal?.aborted) throw signal.reason;
+        const began = performance.now();
+        const bytes = await method(paths, readers);
+        best = Math.max(best, bytes / ((performance.now() - began) / 1000) / 1e9);
+      }
+    }
+  }
+  return best;
+}
+
+async function preadAll(paths: readonly string[], readers: number): Promise<number> {
+  let bytes = 0;
+  const buffers = Array.from(
+    { length: readers },
+    () => NativeMemory.allocate(WARM_BUFFER, { hugePages: false }),
+  );
+  try {
+    for (const path of paths) {
+      using file = NativeFile.open(path);
+      bytes += await readChunked(file, 0, file.size, {
+        chunkSize: WARM_BUFFER,
+        depth: readers,
+        buffers,
+      });
+    }
+  } finally {
+    for (const buffer of buffers) buffer.close();
+  }
+  return bytes;
+}
+
+async function copyFromMappings(paths: readonly string[], readers: number): Promise<number> {
+  let bytes = 0;
+  const buffers = Array.from(
+    { length: readers },
+    () => NativeMemory.allocate(WARM_BUFFER, { hugePages: false }),
+  );
+  try {
+    for (const path of paths) {
+      using file = NativeFile.open(path);
+      using mapping = new FileMapping(file);
+      await forEachChunk(file.size, WARM_BUFFER, readers, async (offset, length) => {
+        const buffer = buffers[Math.floor(offset / WARM_BUFFER) % readers]!;
+        await libc().memcpyAsync(buffer.pointer(), mapping.pointer(offset), BigInt(length));
+      });
+      bytes += file.size;
+    }
+  } finally {
+    for (const buffer of buffers) buffer.close();
+  }
+  return bytes;
+}
