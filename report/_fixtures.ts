@@ -1,0 +1,167 @@
+/**
+ * Deterministic profiles for the report's tests, derived from
+ * `syntheticProfile()`: a later run that is slower in some cases, one with
+ * machine limits and GPU memory samples, one of an unrelated scenario, and a
+ * hostile one whose strings try to inject HTML and script.
+ *
+ * @module
+ */
+
+import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+import {
+  caseStats,
+  type MachineLimits,
+  type Profile,
+  type ProfileCase,
+} from "../bench/profile/profile.ts";
+import type { Sample } from "../bench/run/runner.ts";
+import type { GpuMemorySample } from "./model.ts";
+
+/** A string that must never run or render as markup anywhere in a report. */
+export const INJECTION = `</script><script>alert(1)</script><img src=x onerror="alert(2)">"'&<!--`;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function clone(profile: Profile): Mutable<Profile> {
+  return structuredClone(profile) as Mutable<Profile>;
+}
+
+/** `c` with every sample's time (and spans) scaled by `factor`, statistics recomputed. */
+function scaled(c: ProfileCase, factor: number): ProfileCase {
+  if (c.state !== "completed") return c;
+  const samples: Sample[] = c.samples.map((s) => ({
+    ...s,
+    durationMs: s.durationMs * factor,
+    spans: s.spans.map((span) => ({ ...span, start: span.start * factor, end: span.end * factor })),
+  }));
+  return { ...c, samples, stats: caseStats(samples) };
+}
+
+/** The synthetic profile: the baseline of comparisons. */
+export function baselineProfile(): Profile {
+  return syntheticProfile();
+}
+
+/**
+ * A later run on another commit: full-read 30% slower, mmap cold 30% faster,
+ * mmap warm as noisy as before, and one case the baseline does not have.
+ */
+export function currentProfile(): Profile {
+  const p = clone(syntheticProfile());
+  p.createdAt = "2026-01-02T00:00:20.000Z";
+  p.id = "2026-01-02T00-00-20-000Z-synthetic";
+  p.environment = {
+    ...p.environment,
+    git: { commit: "fedcba9876543210fedcba9876543210fedcba98", dirty: false },
+  };
+  const cases = p.cases.map((c) => {
+    if (c.strategy.name === "full-read") return scaled(c, 1.3);
+    if (c.id.includes("/mmap/") && c.cache === "cold") return scaled(c, 0.7);
+    return c;
+  });
+  const extra = cases[3]!;
+  cases.push({
+    ...extra,
+    index: cases.length,
+    id: extra.id.replace("/mmap/", "/mmap(advice=willneed)/"),
+    strategy: { name: "mmap", options: { advice: "willneed" } },
+    strategyLabel: "mmap(advice=willneed)",
+  });
+  p.cases = cases;
+  return p;
+}
+
+/** The probe's figures for the synthetic machine. */
+export const LIMITS: MachineLimits = {
+  measuredAt: "2025-12-31T12:00:00.000Z",
+  key: "bench-host/vda/ext4",
+  storage: {
+    path: "/models/demo",
+    cold: { gbps: 2.5, blockSize: 1 << 20, depth: 8 },
+    warm: { gbps: 9 },
+  },
+  memoryCopyGBps: 12,
+  devices: [{
+    id: "cuda:0",
+    pinnedH2DGBps: 25,
+    pageableH2DGBps: 11,
+    pinnedD2HGBps: 26,
+    pageableD2HGBps: 10,
+  }],
+};
+
+/** The synthetic profile with machine limits, `ofLimit` per case and GPU memory samples. */
+export function limitsProfile(): Profile {
+  const p = clone(syntheticProfile());
+  p.limits = LIMITS;
+  p.cases = p.cases.map((c) => {
+    if (c.stats === null) return c;
+    const limitGBps = c.cache === "cold" ? 2.5 : 9;
+    const samples = c.samples.map((s) => ({
+      ...s,
+      gpuMemory: gpuMemory(s.durationMs, s.bytes),
+    }));
+    return {
+      ...c,
+      samples,
+      stats: {
+        ...c.stats,
+        ofLimit: {
+          fraction: c.stats.throughputGBps.median / limitGBps,
+          limit: c.cache === "cold" ? "storage cold" : "page cache",
+          limitGBps,
+        },
+      },
+    };
+  });
+  return p;
+}
+
+function gpuMemory(durationMs: number, bytes: number): GpuMemorySample[] {
+  const base = 400 * 1024 ** 2;
+  return Array.from({ length: 21 }, (_, i) => ({
+    t: (durationMs * i) / 20,
+    usedBytes: base + Math.round((bytes * i) / 20),
+  }));
+}
+
+/** A run of another scenario on other weights: no case id in common with the synthetic one. */
+export function unrelatedProfile(): Profile {
+  const p = clone(syntheticProfile());
+  p.scenario = { ...p.scenario, name: "other" };
+  p.createdAt = "2026-01-03T00:00:00.000Z";
+  p.weights = p.weights.map((w) => ({ ...w, label: "other-weights" }));
+  p.cases = p.cases.map((c) => ({
+    ...c,
+    weights: "other-weights",
+    id: c.id.replace(/^[^/]+/, "other-weights"),
+  }));
+  return p;
+}
+
+/** A profile whose every free-text field carries {@link INJECTION}. */
+export function hostileProfile(): Profile {
+  const p = clone(syntheticProfile());
+  p.scenario = { ...p.scenario, name: INJECTION, description: INJECTION };
+  p.environment = { ...p.environment, host: INJECTION, cpu: { model: INJECTION, cores: 2 } };
+  p.cases = p.cases.map((c, i) => {
+    const hostile = {
+      ...c,
+      strategyLabel: `${c.strategyLabel}${INJECTION}`,
+      id: `${c.id}${INJECTION}`,
+    };
+    if (c.state === "errored") return { ...hostile, error: INJECTION };
+    if (c.state === "skipped") return { ...hostile, reason: INJECTION };
+    if (i === 0) {
+      return {
+        ...hostile,
+        samples: hostile.samples.map((s) => ({
+          ...s,
+          spans: s.spans.map((span) => ({ ...span, detail: INJECTION })),
+        })),
+      };
+    }
+    return hostile;
+  });
+  return p;
+}

@@ -1,0 +1,100 @@
+/**
+ * A profile's numbers in the formats existing benchmark dashboards take:
+ *
+ * - **Bencher Metric Format** (`--format bmf`, https://bencher.dev/docs/reference/bencher-metric-format/):
+ *   `{ "<case id>": { "latency": { value, lower_value, upper_value },
+ *   "throughput-gbps": { … } } }`. `latency` is Bencher's built-in measure, in
+ *   nanoseconds: the median load time and its 95% interval. Bencher's built-in
+ *   `throughput` is operations per second, so GB/s goes to a measure of its
+ *   own, `throughput-gbps` (Bencher creates it on first upload), with the GB/s
+ *   at the median and at the interval's ends. Only completed cases.
+ * - **github-action-benchmark** (`--format gab`, tool `customSmallerIsBetter`):
+ *   `[{ name, unit: "ms", value, range, extra }]`, the median load time of
+ *   each completed case in ms; `range` is the 95% interval as text, `extra`
+ *   says GB/s, samples, verification and flags (shown in the tooltip).
+ *
+ * Benchmark names are the case ids (`weights/strategy/target/cache`), the
+ * key that matches cases between runs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { buildReport } from "./model.ts";
+ * import { renderBmf, renderGab } from "./dashboards.ts";
+ *
+ * const report = buildReport([{ profile: syntheticProfile() }]);
+ * const bmf = JSON.parse(renderBmf(report.profiles[0]!));
+ * const id = "llama-3-8b-512MiB-F16-2shards/full-read/host/cold";
+ * assert.ok(bmf[id].latency.value > 3e8); // about 400 ms, in ns
+ * const gab = JSON.parse(renderGab(report.profiles[0]!));
+ * assert.equal(gab[0].unit, "ms");
+ * ```
+ *
+ * @module
+ */
+
+import * as f from "./_format.ts";
+import type { ProfileView } from "./model.ts";
+
+/** One measure of Bencher Metric Format. */
+export interface BmfMetric {
+  readonly value: number;
+  readonly lower_value?: number;
+  readonly upper_value?: number;
+}
+
+/** One entry of github-action-benchmark's custom JSON. */
+export interface GabEntry {
+  readonly name: string;
+  readonly unit: string;
+  readonly value: number;
+  readonly range?: string;
+  readonly extra?: string;
+}
+
+/** Bencher Metric Format JSON of one profile, indented, with a final newline. */
+export function renderBmf(profile: ProfileView): string {
+  const result: Record<string, Record<string, BmfMetric>> = {};
+  for (const c of profile.cases) {
+    const s = c.stats;
+    if (s === null) continue;
+    const measures: Record<string, BmfMetric> = {
+      latency: metric(s.median * 1e6, s.ci ? s.ci.low * 1e6 : null, s.ci ? s.ci.high * 1e6 : null),
+    };
+    if (s.gbps) measures["throughput-gbps"] = metric(s.gbps.median, s.gbps.low, s.gbps.high);
+    result[c.id] = measures;
+  }
+  return `${JSON.stringify(result, null, 2)}\n`;
+}
+
+function metric(value: number, low: number | null, high: number | null): BmfMetric {
+  const round = (x: number) => Number(x.toPrecision(9));
+  return low === null || high === null
+    ? { value: round(value) }
+    : { value: round(value), lower_value: round(low), upper_value: round(high) };
+}
+
+/** github-action-benchmark `customSmallerIsBetter` JSON of one profile. */
+export function renderGab(profile: ProfileView): string {
+  const entries: GabEntry[] = [];
+  for (const c of profile.cases) {
+    const s = c.stats;
+    if (s === null) continue;
+    const extra = [
+      `${f.gbps(s.gbps?.median ?? null)} GB/s`,
+      s.ofLimit ? `${f.percent(s.ofLimit.fraction)} of ${s.ofLimit.limit}` : null,
+      `${s.samples} samples`,
+      s.verified ? `verified ${s.verified.passed}/${s.verified.samples}` : null,
+      ...c.flags,
+    ].filter((x) => x !== null).join("\n");
+    const name = c.id;
+    const value = Number(s.median.toPrecision(9));
+    entries.push(
+      s.ci
+        ? { name, unit: "ms", value, range: `95% CI ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`, extra }
+        : { name, unit: "ms", value, extra },
+    );
+  }
+  return `${JSON.stringify(entries, null, 2)}\n`;
+}

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { assertSnapshot } from "../bench/util/testing.ts";
+import { baselineProfile, limitsProfile } from "./_fixtures.ts";
+import { type BmfMetric, type GabEntry, renderBmf, renderGab } from "./dashboards.ts";
+import { buildReport } from "./model.ts";
+
+const view = (profile = baselineProfile()) => buildReport([{ profile }]).profiles[0]!;
+
+Deno.test("BMF and github-action-benchmark JSON match their snapshots", async () => {
+  await assertSnapshot(renderBmf(view()), new URL("./testdata/one.bmf.json.snap", import.meta.url));
+  await assertSnapshot(renderGab(view()), new URL("./testdata/one.gab.json.snap", import.meta.url));
+});
+
+Deno.test("BMF: latency in ns with its interval, GB/s as a measure of its own, completed cases only", () => {
+  const p = view();
+  const bmf = JSON.parse(renderBmf(p)) as Record<string, Record<string, BmfMetric>>;
+  assert.deepEqual(Object.keys(bmf), p.cases.filter((c) => c.stats).map((c) => c.id));
+  for (const c of p.cases.filter((c) => c.stats)) {
+    const latency = bmf[c.id]!.latency!;
+    assert.ok(Math.abs(latency.value - c.stats!.median * 1e6) < 1);
+    assert.ok(latency.lower_value! <= latency.value && latency.value <= latency.upper_value!);
+    const gbps = bmf[c.id]!["throughput-gbps"]!;
+    assert.ok(gbps.lower_value! <= gbps.value && gbps.value <= gbps.upper_value!);
+  }
+});
+
+Deno.test("github-action-benchmark: customSmallerIsBetter entries in ms, with range and extra", () => {
+  const gab = JSON.parse(renderGab(view(limitsProfile()))) as GabEntry[];
+  assert.equal(gab.length, 4);
+  for (const entry of gab) {
+    assert.deepEqual(Object.keys(entry).sort(), ["extra", "name", "range", "unit", "value"]);
+    assert.equal(entry.unit, "ms");
+    assert.equal(typeof entry.value, "number");
+    assert.match(entry.range!, /^95% CI \d/);
+  }
+  assert.match(gab[0]!.extra!, /GB\/s\n5\d% of storage cold\n5 samples\nverified 5\/5/);
+});

@@ -1,0 +1,147 @@
+/**
+ * A markdown summary of a report, for CI step summaries (`$GITHUB_STEP_SUMMARY`)
+ * and pull-request comments: one table of every case for one profile; for
+ * several, each case against the first profile with the ratio of medians,
+ * its interval, p-value and verdict, and the cases that could not be compared.
+ *
+ * Text from profiles is escaped so it cannot break a table or inject HTML,
+ * links or emphasis.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { buildReport } from "./model.ts";
+ * import { renderMarkdown } from "./markdown.ts";
+ *
+ * const md = renderMarkdown(buildReport([{ profile: syntheticProfile() }]));
+ * assert.ok(md.startsWith("## weightbench: synthetic"));
+ * assert.ok(md.includes("| full-read · cold |"));
+ * ```
+ *
+ * @module
+ */
+
+import * as f from "./_format.ts";
+import { type CaseView, type ProfileView, type Report, verdictText } from "./model.ts";
+
+/** Escapes text for a markdown table cell: no pipes, no HTML, no markup, one line. */
+export function escapeMarkdown(text: string): string {
+  return text
+    .replace(/[\r\n]+/g, " ")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/([\\`*_[\]|~])/g, "\\$1");
+}
+
+const e = escapeMarkdown;
+
+/** The report as markdown. */
+export function renderMarkdown(report: Report): string {
+  const lines: string[] = [];
+  if (report.profiles.length === 1) {
+    const p = report.profiles[0]!;
+    lines.push(`## weightbench: ${e(p.scenario)}`, "", context(p), "", ...summary(p));
+  } else {
+    lines.push(`## weightbench: ${report.profiles.length} profiles compared`, "");
+    report.profiles.forEach((p, i) => {
+      lines.push(`${i + 1}. ${i === 0 ? "**baseline** " : ""}${context(p)}`);
+    });
+    lines.push("");
+    const comparison = report.comparison!;
+    if (comparison.unrelated !== null) lines.push(`> ${e(comparison.unrelated)}`, "");
+    if (comparison.rows.length > 0) {
+      const counts = new Map<string, number>();
+      for (const row of comparison.rows) {
+        for (const cell of row.cells) {
+          if (cell.verdict) counts.set(cell.verdict, (counts.get(cell.verdict) ?? 0) + 1);
+        }
+      }
+      const n = (v: string) => counts.get(v) ?? 0;
+      const rest = `${f.count(n("improvement"), "improvement")}, ${n("unchanged")} unchanged, ${
+        n("inconclusive")
+      } inconclusive.`;
+      lines.push(
+        n("regression") > 0
+          ? `**${f.count(n("regression"), "regression")}**, ${rest}`
+          : `No regression: ${rest}`,
+        "",
+        "| case | profile | median | 95% CI | ratio to first | 95% CI of ratio | p | verdict |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+      );
+      for (const row of comparison.rows) {
+        for (const cell of row.cells) {
+          const s = cell.case?.stats ?? null;
+          const verdict = cell.verdict
+            ? `${verdictText(cell.verdict)}${
+              cell.verdict === "inconclusive" && cell.reason ? `: ${cell.reason}` : ""
+            }`
+            : cell.profile === 0
+            ? "baseline"
+            : `not comparable: ${cell.reason ?? ""}`;
+          lines.push(
+            `| ${cell.profile === 0 ? e(row.label) : ""} | ${cell.profile + 1} | ${
+              f.ms(s?.median ?? null)
+            } | ${s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH} | ${
+              f.ratio(cell.ratio)
+            } | ${cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH} | ${
+              f.pValue(cell.pValue)
+            } | ${e(verdict)} |`,
+          );
+        }
+      }
+      lines.push("");
+    }
+    if (comparison.notComparable.length > 0) {
+      lines.push("Not comparable:", "");
+      for (const n of comparison.notComparable) {
+        lines.push(`- ${e(n.label)} (${e(n.id)}): ${e(n.reason)}`);
+      }
+      lines.push("");
+    }
+    if (comparison.rows.length === 0) {
+      for (const p of report.profiles) {
+        lines.push(`### ${e(p.label)}`, "", ...summary(p));
+      }
+    }
+  }
+  return `${lines.join("\n").trimEnd()}\n`;
+}
+
+function context(p: ProfileView): string {
+  return `${e(p.label)} · ${e(p.scenario)} · ${e(p.weights)} · target ${e(p.targets.join(", "))}`;
+}
+
+function summary(p: ProfileView): string[] {
+  const lines = [
+    "| case | median | 95% CI | GB/s | % of limit | verified | cache | notes |",
+    "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ...p.cases.map(row),
+    "",
+  ];
+  if (!p.hasLimits) {
+    lines.push("% of limit: no machine limits in this profile (run `deno task probe`).", "");
+  }
+  return lines;
+}
+
+function row(c: CaseView): string {
+  const s = c.stats;
+  if (s === null) {
+    const text = c.state === "completed" ? c.flags.join("; ") : `${c.state}: ${c.message ?? ""}`;
+    return `| ${e(c.label)} | ${f.DASH} | | | | | | ${e(text)} |`;
+  }
+  const verified = s.verified === null
+    ? f.DASH
+    : `${
+      s.verified.passed === s.verified.samples ? "✓" : "✗"
+    } ${s.verified.passed}/${s.verified.samples}`;
+  return `| ${e(c.label)} | ${f.ms(s.median)} | ${
+    s.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
+  } | ${f.gbps(s.gbps?.median ?? null)} | ${
+    f.percent(s.ofLimit?.fraction ?? null)
+  } | ${verified} | ${e(c.cache)}${s.residency === null ? "" : ` ${f.percent(s.residency)}`} | ${
+    e(c.flags.join("; "))
+  } |`;
+}

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { assertSnapshot } from "../bench/util/testing.ts";
+import { baselineProfile, currentProfile, hostileProfile, unrelatedProfile } from "./_fixtures.ts";
+import { escapeMarkdown, renderMarkdown } from "./markdown.ts";
+import { buildReport } from "./model.ts";
+import type { Profile } from "../bench/profile/profile.ts";
+
+const markdown = (...profiles: Profile[]) =>
+  renderMarkdown(buildReport(profiles.map((profile) => ({ profile }))));
+
+Deno.test("the markdown of one profile matches its snapshot", async () => {
+  await assertSnapshot(
+    markdown(baselineProfile()),
+    new URL("./testdata/one.md.snap", import.meta.url),
+  );
+});
+
+Deno.test("the markdown of two profiles matches its snapshot", async () => {
+  await assertSnapshot(
+    markdown(baselineProfile(), currentProfile()),
+    new URL("./testdata/compare.md.snap", import.meta.url),
+  );
+});
+
+Deno.test("markdown: a comparison leads with its regressions and lists what could not be compared", () => {
+  const text = markdown(baselineProfile(), currentProfile());
+  assert.match(text, /^\*\*2 regressions\*\*, 1 improvement, 0 unchanged, 1 inconclusive\.$/m);
+  assert.match(text, /^\| full-read · cold \| 1 \| .* \| baseline \|$/m);
+  assert.match(text, /^\| {2}\| 2 \| .* \| 1\.300× \| .* \| ▲ slower \|$/m);
+  assert.match(text, /^- mmap\(advice=willneed\) · warm \(.*\): not in /m);
+});
+
+Deno.test("markdown: unrelated profiles say so and show each profile's table", () => {
+  const text = markdown(baselineProfile(), unrelatedProfile());
+  assert.match(text, /^> No case could be compared: these profiles measured different things/m);
+  assert.equal(text.match(/^\| case \| median \|/gm)?.length, 2);
+});
+
+Deno.test("markdown: strings from a profile cannot break the table or inject HTML", () => {
+  assert.equal(escapeMarkdown("a|b\n<c>*d*"), "a\\|b &lt;c&gt;\\*d\\*");
+  const text = markdown(hostileProfile());
+  assert.ok(!/<(script|img)/i.test(text));
+  for (const line of text.split("\n").filter((l) => l.startsWith("| "))) {
+    const cells = line.replace(/\\\|/g, "").split("|").length - 2;
+    assert.equal(cells, 8, line);
+  }
+});
