@@ -9,6 +9,8 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError, InterruptedError } from "../errors.ts";
 import { renderHeading, renderTable } from "../output/table.ts";
+import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import { collectEnvironment } from "../profile/environment.ts";
 import { buildProfile, writeProfile } from "../profile/profile.ts";
 import { type Case, planCases } from "../run/plan.ts";
@@ -143,14 +145,21 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     warmup: resolved.warmup,
   });
   const path = await writeProfile(profile, outDir);
+  const reportPath = path.replace(/\.json$/, ".html");
+  await writeFileAtomic(
+    reportPath,
+    renderHtml(buildReport([{ profile, source: path }]), await loadAssets()),
+  );
 
   if (values.json) {
     console.log(JSON.stringify(profile, null, 2));
     console.error(`profile: ${path}`);
+    console.error(`report: ${reportPath}`);
   } else {
     console.log(renderHeading(profile));
     console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
     console.log(`profile: ${path}`);
+    console.log(`report: ${reportPath}`);
   }
   const errored = profile.cases.filter((c) => c.state === "errored");
   if (errored.length > 0) {
@@ -184,7 +193,12 @@ export function applyFlags(
     runs: flags.runs ?? scenario.runs,
     warmup: flags.warmup ?? scenario.warmup,
   };
-  if (flags.weights !== undefined) input.weights = [{ path: flags.weights }];
+  if (flags.weights !== undefined) {
+    input.weights = [{ path: flags.weights }];
+    input.description = `${
+      scenario.description ? `${scenario.description}; ` : ""
+    }weights replaced by --weights ${flags.weights}`;
+  }
   const strategies = commaList(flags.strategy);
   if (strategies !== undefined) {
     input.strategies = strategies.includes("all") ? "all" : strategies.map((name) => {

@@ -105,10 +105,20 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
   for (const cells of cases) assert.equal(cells[7], "✓ 2/2", `verified cell of ${cells[0]}`);
 
   const lines = result.stdout.trimEnd().split("\n");
-  assert.match(lines.at(-1)!, /^profile: /, "the last line names the profile");
-  const path = profilePath(lines.at(-1)!);
+  assert.match(lines.at(-2)!, /^profile: /, "the profile is named");
+  assert.match(lines.at(-1)!, /^report: /, "then the report");
+  const path = profilePath(lines.at(-2)!);
+  const report = lines.at(-1)!.slice("report: ".length);
   assert.equal(dirname(path), out.path);
-  assert.deepEqual(await listTree(out.path), [basename(path)], "the profile and nothing else");
+  assert.equal(report, path.replace(/\.json$/, ".html"));
+  assert.deepEqual(
+    await listTree(out.path),
+    [basename(path), basename(report)].sort(),
+    "the profile, its report and nothing else",
+  );
+  const html = await Deno.readTextFile(report);
+  assert.match(html, /^<!DOCTYPE html>/i);
+  assert.ok(html.includes("tiny-sharded"), "the report is of this run");
 
   const profile = await readProfile(path);
   assert.equal(profile.schemaVersion, 1);
@@ -190,7 +200,11 @@ Deno.test("bench: --json prints the profile it wrote", async () => {
   const printed = JSON.parse(result.stdout);
   const path = profilePath(result.stderr);
   assert.equal(dirname(path), out.path);
-  assert.deepEqual(await listTree(out.path), [basename(path)]);
+  assert.deepEqual(
+    await listTree(out.path),
+    [basename(path), basename(path).replace(/\.json$/, ".html")].sort(),
+  );
+  assert.match(result.stderr, new RegExp(`report: ${path.replace(/\.json$/, "\\.html")}`));
   assert.deepEqual(printed, JSON.parse(await Deno.readTextFile(path)));
   assert.equal(printed.schemaVersion, 1);
   assert.equal(printed.cases.length, DEFAULT_LABELS.length);
