@@ -1,0 +1,308 @@
+/**
+ * Compares two profiles case by case: every case id in either profile gets a
+ * row, with the ratio of medians, its bootstrap interval, the Mann-Whitney U
+ * p-value and a verdict from {@linkcode compareSamples}. A pure function of
+ * the two profiles.
+ *
+ * By time (the default), each case's timed load times are compared. By
+ * efficiency, each sample's throughput as a fraction of its machine's own
+ * measured limit (`stats.ofLimit`, from `deno task probe`) is compared
+ * instead, so profiles from different machines compare on what each machine
+ * can do; the test runs on the inverse (limit time / load time), so a ratio
+ * above 1 is still a slowdown. A case without limits on either side falls
+ * back to time and says so.
+ *
+ * The exit code is 1 when any case regresses or a case that completed in the
+ * baseline errored in the current profile (it no longer loads, or its bytes
+ * no longer verify), and 0 otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compareProfiles } from "./compare_profiles.ts";
+ * import { syntheticProfile } from "../profile/_synthetic.ts";
+ *
+ * const profile = syntheticProfile();
+ * const result = compareProfiles(profile, profile);
+ * assert.equal(result.exitCode, 0);
+ * assert.equal(result.sameMachine, true);
+ * assert.ok(result.cases.every((c) => c.status !== "regression"));
+ * ```
+ *
+ * @module
+ */
+
+import type { Profile, ProfileCase } from "../profile/profile.ts";
+import {
+  compareSamples,
+  DEFAULT_ALPHA,
+  DEFAULT_THRESHOLD,
+  type SampleComparison,
+  type Verdict,
+} from "../stats/compare.ts";
+import {
+  environmentNotes,
+  type Fingerprint,
+  fingerprintDifferences,
+  fingerprintOf,
+} from "./fingerprint.ts";
+
+/** What is compared: load times, or throughput as a fraction of each machine's limit. */
+export type CompareBy = "time" | "efficiency";
+
+/** How to compare two profiles; every field is optional. */
+export interface CompareProfilesOptions {
+  /** Relative change that matters. @default {DEFAULT_THRESHOLD} */
+  readonly threshold?: number;
+  /** Significance level of the U test. @default {DEFAULT_ALPHA} */
+  readonly alpha?: number;
+  /** @default "time" */
+  readonly by?: CompareBy;
+  /** Bootstrap resamples per case. */
+  readonly resamples?: number;
+}
+
+/** A case's status: a verdict, or why there is none. */
+export type CaseStatus = Verdict | "errored" | "missing" | "new" | "skipped";
+
+/** One side of a compared case. */
+export interface CaseSide {
+  readonly state: ProfileCase["state"];
+  readonly samples: number;
+  /** Median load time, ms. */
+  readonly medianMs: number | null;
+  /** Median fraction of the machine's limit, when compared by efficiency. */
+  readonly ofLimit: number | null;
+  /** The error or the reason of a case that did not complete. */
+  readonly detail?: string;
+}
+
+/** One row of a comparison. */
+export interface CaseComparison {
+  readonly id: string;
+  readonly status: CaseStatus;
+  /** What this row compared. */
+  readonly by: CompareBy;
+  readonly baseline: CaseSide | null;
+  readonly current: CaseSide | null;
+  /** The statistics, when both sides have samples. */
+  readonly result: SampleComparison | null;
+  /** Why: the verdict's reason, or what kept the case from a verdict. */
+  readonly reason: string;
+  /** Whether this row fails the comparison: a regression, or a case newly errored. */
+  readonly fails: boolean;
+}
+
+/** Where a compared profile came from. */
+export interface ProfileRef {
+  readonly id: string;
+  readonly path: string | null;
+  readonly createdAt: string;
+  readonly host: string;
+  readonly commit: string | null;
+  readonly dirty: boolean | null;
+  readonly fingerprint: Fingerprint;
+}
+
+/** The whole comparison. */
+export interface ProfileComparison {
+  readonly baseline: ProfileRef;
+  readonly current: ProfileRef;
+  readonly threshold: number;
+  readonly alpha: number;
+  /** What was asked for; rows say what each compared. */
+  readonly by: CompareBy;
+  /** Whether both profiles have the same machine fingerprint. */
+  readonly sameMachine: boolean;
+  /** Things the reader must know before trusting the rows. */
+  readonly warnings: readonly string[];
+  /** Differences that do not make a different machine: host, kernel, Deno. */
+  readonly notes: readonly string[];
+  readonly cases: readonly CaseComparison[];
+  readonly counts: Readonly<Record<CaseStatus, number>>;
+  /** 1 when any case fails (regressed, or errored where the baseline's completed), else 0. */
+  readonly exitCode: 0 | 1;
+}
+
+/** Compares `current` with `baseline`; `paths` name their files in the output. */
+export function compareProfiles(
+  baseline: Profile,
+  current: Profile,
+  options: CompareProfilesOptions = {},
+  paths: { baseline?: string; current?: string } = {},
+): ProfileComparison {
+  const threshold = options.threshold ?? DEFAULT_THRESHOLD;
+  const alpha = options.alpha ?? DEFAULT_ALPHA;
+  const by = options.by ?? "time";
+  const baseRef = refOf(baseline, paths.baseline);
+  const currRef = refOf(current, paths.current);
+  const differences = fingerprintDifferences(baseRef.fingerprint, currRef.fingerprint);
+  const sameMachine = differences.length === 0;
+  const warnings: string[] = [];
+  if (!sameMachine) {
+    warnings.push(
+      `The profiles come from different machines (${differences.join("; ")})` +
+        (by === "time"
+          ? ": raw times may not compare; --by efficiency compares each against its own machine's limits"
+          : ""),
+    );
+  }
+  if (by === "efficiency") {
+    for (const [name, profile] of [["baseline", baseline], ["current", current]] as const) {
+      if (!hasLimits(profile)) {
+        warnings.push(
+          `The ${name} profile has no machine limits (run deno task probe before the bench): comparing time instead`,
+        );
+      }
+    }
+  }
+  if (current.environment.git.dirty) {
+    warnings.push(`The current profile was measured on a dirty tree (uncommitted changes)`);
+  }
+
+  const baseCases = new Map(baseline.cases.map((c) => [c.id, c]));
+  const currCases = new Map(current.cases.map((c) => [c.id, c]));
+  const ids = [...baseCases.keys(), ...[...currCases.keys()].filter((id) => !baseCases.has(id))];
+  const useEfficiency = by === "efficiency" && hasLimits(baseline) && hasLimits(current);
+  const cases = ids.map((id) =>
+    compareCase(id, baseCases.get(id), currCases.get(id), {
+      threshold,
+      alpha,
+      efficiency: useEfficiency,
+      resamples: options.resamples,
+    })
+  );
+  const counts = {
+    regression: 0,
+    improvement: 0,
+    unchanged: 0,
+    inconclusive: 0,
+    errored: 0,
+    missing: 0,
+    new: 0,
+    skipped: 0,
+  };
+  for (const c of cases) counts[c.status]++;
+  const exitCode = cases.some((c) => c.fails) ? 1 : 0;
+  return {
+    baseline: baseRef,
+    current: currRef,
+    threshold,
+    alpha,
+    by,
+    sameMachine,
+    warnings,
+    notes: environmentNotes(baseline, current),
+    cases,
+    counts,
+    exitCode,
+  };
+}
+
+function refOf(profile: Profile, path: string | undefined): ProfileRef {
+  return {
+    id: profile.id,
+    path: path ?? null,
+    createdAt: profile.createdAt,
+    host: profile.environment.host,
+    commit: profile.environment.git.commit,
+    dirty: profile.environment.git.dirty,
+    fingerprint: fingerprintOf(profile),
+  };
+}
+
+function hasLimits(profile: Profile): boolean {
+  return profile.cases.some((c) => c.stats?.ofLimit != null);
+}
+
+/** Timed load times of a case. */
+function durations(c: ProfileCase): number[] {
+  return c.samples.filter((s) => !s.warmup && s.durationMs > 0).map((s) => s.durationMs);
+}
+
+/** Per sample: limit time / load time inverted, i.e. load time / (bytes at the limit's rate). */
+function inverseEfficiency(c: ProfileCase): number[] | null {
+  const limit = c.stats?.ofLimit;
+  if (limit == null || !(limit.limitGBps > 0)) return null;
+  return c.samples.filter((s) => !s.warmup && s.durationMs > 0 && s.bytes > 0)
+    .map((s) => (s.durationMs * 1e6 * limit.limitGBps) / s.bytes);
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  return (sorted[(n - 1) >> 1]! + sorted[n >> 1]!) / 2;
+}
+
+function side(c: ProfileCase, inverse: number[] | null): CaseSide {
+  const times = durations(c);
+  const m = inverse === null ? null : median(inverse);
+  const base = {
+    state: c.state,
+    samples: times.length,
+    medianMs: median(times),
+    ofLimit: m === null ? null : 1 / m,
+  };
+  const detail = c.state === "errored" ? c.error : c.state === "skipped" ? c.reason : undefined;
+  return detail === undefined ? base : { ...base, detail };
+}
+
+function compareCase(
+  id: string,
+  base: ProfileCase | undefined,
+  curr: ProfileCase | undefined,
+  options: {
+    threshold: number;
+    alpha: number;
+    efficiency: boolean;
+    resamples?: number | undefined;
+  },
+): CaseComparison {
+  const baseInverse = base && options.efficiency ? inverseEfficiency(base) : null;
+  const currInverse = curr && options.efficiency ? inverseEfficiency(curr) : null;
+  const efficiency = baseInverse !== null && currInverse !== null;
+  const by: CompareBy = efficiency ? "efficiency" : "time";
+  const baseSide = base ? side(base, efficiency ? baseInverse : null) : null;
+  const currSide = curr ? side(curr, efficiency ? currInverse : null) : null;
+  const row = (
+    status: CaseStatus,
+    reason: string,
+    result: SampleComparison | null = null,
+  ): CaseComparison => ({
+    id,
+    status,
+    by,
+    baseline: baseSide,
+    current: currSide,
+    result,
+    reason,
+    fails: status === "regression" || (status === "errored" && base?.state === "completed"),
+  });
+  if (!curr) return row("missing", "in the baseline only");
+  if (!base) return row("new", "in the current profile only");
+  if (curr.state === "errored") {
+    return row(
+      "errored",
+      `${base.state === "errored" ? "in both profiles: " : ""}${curr.error ?? "unknown error"}`,
+    );
+  }
+  if (curr.state === "skipped") return row("skipped", curr.reason ?? "no reason given");
+  if (base.state !== "completed") {
+    return row("new", `the baseline's case ${base.state}: ${base.error ?? base.reason ?? ""}`);
+  }
+  const baseValues = efficiency ? baseInverse! : durations(base);
+  const currValues = efficiency ? currInverse! : durations(curr);
+  if (baseValues.length === 0 || currValues.length === 0) {
+    return row("inconclusive", "no timed samples");
+  }
+  const result = compareSamples(baseValues, currValues, {
+    threshold: options.threshold,
+    alpha: options.alpha,
+    seed: id,
+    ...(options.resamples === undefined ? {} : { resamples: options.resamples }),
+  });
+  let reason = result.reason ?? "";
+  if (options.efficiency && !efficiency) reason = `no machine limits, compared by time; ${reason}`;
+  return row(result.verdict, reason, result);
+}
