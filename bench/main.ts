@@ -1,6 +1,6 @@
 /**
  * The weightbench command line: `bench`, `inspect`, `fixtures`, `report`,
- * `compare`, `nightly` and `probe`.
+ * `compare`, `nightly`, `probe` and `merge`.
  *
  * A user-input error (bad flag, scenario or weight file) prints one line and
  * exits 2; anything else is a bug or an environment failure and exits 1 with
@@ -13,6 +13,7 @@ import { benchCommand } from "./cli/bench_command.ts";
 import { compareCommand } from "./cli/compare_command.ts";
 import { fixturesCommand } from "./cli/fixtures_command.ts";
 import { inspectCommand } from "./cli/inspect_command.ts";
+import { mergeCommand } from "./cli/merge_command.ts";
 import { nightlyCommand } from "./cli/nightly_command.ts";
 import { probeCommand } from "./cli/probe_command.ts";
 import { reportCommand } from "./cli/report_command.ts";
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   compare: compareCommand,
   nightly: nightlyCommand,
   probe: probeCommand,
+  merge: mergeCommand,
 };
 
 /** Runs the command named by `args[0]`; returns the exit code. */
