@@ -1,7 +1,10 @@
 /**
  * `weightbench inspect PATH`: the tensors of a weight file or folder — name,
  * dtype, shape, file, byte offset, byte length — and with `--hash` the
- * SHA-256 of each tensor's bytes.
+ * SHA-256 of each tensor's bytes. For a PyTorch checkpoint the rows are its
+ * tensors as views into storages (with the storage, offset and strides), and
+ * `--hash` hashes each one's logical contiguous bytes, as
+ * `hashlib.sha256(t.contiguous().numpy().tobytes())` would.
  *
  * @module
  */
@@ -10,13 +13,15 @@ import { basename } from "node:path";
 import Table from "cli-table3";
 import { InputError } from "../errors.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
+import { viewDigest, viewElementBytes, viewElements } from "../formats/views.ts";
 import { digestKey, tensorDigests } from "../run/digests.ts";
 import { formatBytes } from "../util/size.ts";
 import { parseFlags } from "./args.ts";
 
 const HELP = `Usage: deno task inspect PATH [--json] [--hash]
 
-Lists the tensors of a weight file, or of a folder of shards.
+Lists the tensors of a weight file (safetensors, GGUF, PyTorch, ONNX), a
+folder of shards, or a Hugging Face cache entry (org/name[@revision]).
 
 Options:
   --json       print JSON instead of a table
@@ -38,6 +43,14 @@ export interface TensorRow {
   readonly file: string;
   readonly offset: number;
   readonly byteLength: number;
+  /** For a view into a storage (PyTorch): the storage's name. */
+  readonly storage?: string;
+  /** For a view: its first element in the storage. */
+  readonly storageOffset?: number;
+  /** For a view: its strides, in elements. */
+  readonly strides?: readonly number[];
+  /** For a view: whether its elements are contiguous in the storage. */
+  readonly contiguous?: boolean;
   readonly sha256?: string;
 }
 
@@ -67,7 +80,17 @@ export async function inspectCommand(args: readonly string[]): Promise<number> {
         files: weights.files.map((f) => ({
           path: f.path,
           size: f.size,
+          format: f.format.name,
           metadata: f.index.metadata,
+          ...(f.index.views === undefined ? {} : {
+            storages: f.index.tensors.map((t) => ({
+              name: t.name,
+              dtype: t.dtype,
+              shape: t.shape,
+              offset: t.offset,
+              byteLength: t.byteLength,
+            })),
+          }),
         })),
         tensors: rows,
       },
@@ -77,10 +100,12 @@ export async function inspectCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   console.log(renderTensorTable(rows, Deno.stdout.isTerminal() && !Deno.noColor));
+  const storages = weights.files.some((f) => f.index.views !== undefined);
+  const what = storages
+    ? `${rows.length} tensors in ${weights.tensorCount} storages`
+    : `${weights.tensorCount} tensors`;
   console.log(
-    `${weights.tensorCount} tensors, ${
-      formatBytes(weights.tensorBytes)
-    } in ${weights.files.length} ` +
+    `${what}, ${formatBytes(weights.tensorBytes)} in ${weights.files.length} ` +
       `${weights.format} file${weights.files.length === 1 ? "" : "s"}`,
   );
   return 0;
@@ -89,26 +114,68 @@ export async function inspectCommand(args: readonly string[]): Promise<number> {
 /** The rows for every tensor, in file order; with `hash`, each tensor's SHA-256. */
 export async function tensorRows(weights: WeightSet, hash: boolean): Promise<TensorRow[]> {
   const digests = hash ? await tensorDigests(weights) : undefined;
-  return weights.files.flatMap(({ path, index }) =>
-    index.tensors.map((t) => {
+  const rows: TensorRow[] = [];
+  for (const { path, index } of weights.files) {
+    if (index.views === undefined) {
+      rows.push(...tensorRowsOf(path, index.tensors, digests));
+      continue;
+    }
+    const storages = new Map(index.tensors.map((t) => [t.name, t]));
+    using file = hash ? await Deno.open(path, { read: true }) : undefined;
+    for (const view of index.views) {
+      const storage = storages.get(view.storage)!;
+      const elementBytes = viewElementBytes(view, storage);
       const row: TensorRow = {
-        name: t.name,
-        dtype: t.dtype,
-        shape: t.shape,
+        name: view.name,
+        dtype: view.dtype,
+        shape: view.shape,
         file: basename(path),
-        offset: t.offset,
-        byteLength: t.byteLength,
+        offset: storage.offset + view.storageOffset * elementBytes,
+        byteLength: viewElements(view) * elementBytes,
+        storage: view.storage,
+        storageOffset: view.storageOffset,
+        strides: view.strides,
+        contiguous: view.contiguous,
       };
-      return digests ? { ...row, sha256: digests.get(digestKey(path, t.name))! } : row;
-    })
-  );
+      rows.push(file ? { ...row, sha256: await viewDigest(file, storage, view) } : row);
+    }
+  }
+  return rows;
+}
+
+function tensorRowsOf(
+  path: string,
+  tensors: WeightSet["files"][number]["index"]["tensors"],
+  digests: Map<string, string> | ReadonlyMap<string, string> | undefined,
+): TensorRow[] {
+  return tensors.map((t) => {
+    const row: TensorRow = {
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      file: basename(path),
+      offset: t.offset,
+      byteLength: t.byteLength,
+    };
+    return digests ? { ...row, sha256: digests.get(digestKey(path, t.name))! } : row;
+  });
 }
 
 /** The listing as a table string. */
 export function renderTensorTable(rows: readonly TensorRow[], color = false): string {
   const hashed = rows.some((r) => r.sha256 !== undefined);
+  const views = rows.some((r) => r.storage !== undefined);
   const table = new Table({
-    head: ["name", "dtype", "shape", "file", "offset", "bytes", ...(hashed ? ["sha256"] : [])],
+    head: [
+      "name",
+      "dtype",
+      "shape",
+      "file",
+      "offset",
+      "bytes",
+      ...(views ? ["view of storage"] : []),
+      ...(hashed ? ["sha256"] : []),
+    ],
     style: color ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
   });
   for (const r of rows) {
@@ -119,6 +186,15 @@ export function renderTensorTable(rows: readonly TensorRow[], color = false): st
       r.file,
       r.offset,
       r.byteLength,
+      ...(views
+        ? [
+          r.storage === undefined
+            ? ""
+            : `${r.storage} +${r.storageOffset} strides [${r.strides?.join(", ")}]${
+              r.contiguous ? "" : " (strided)"
+            }`,
+        ]
+        : []),
       ...(hashed ? [r.sha256 ?? ""] : []),
     ]);
   }

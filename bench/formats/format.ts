@@ -34,6 +34,47 @@ export interface TensorInfo {
   readonly byteLength: number;
 }
 
+/**
+ * A logical tensor that is a view into a stored tensor (a PyTorch storage):
+ * element `i` of the view, with index `(i0, i1, …)`, is element
+ * `storageOffset + Σ ik·strides[k]` of the storage named `storage`.
+ */
+export interface TensorView {
+  /** The tensor's name: its key path in the checkpoint (`model.layers.0.weight`). */
+  readonly name: string;
+  /** The element type (`F16`, `BF16`, …), the storage's. */
+  readonly dtype: string;
+  /** The shape; `[]` for a scalar. */
+  readonly shape: readonly number[];
+  /** Elements to step in the storage per step along each dimension. */
+  readonly strides: readonly number[];
+  /** The {@link TensorInfo.name} of the storage the view reads. */
+  readonly storage: string;
+  /** The element of the storage where the view starts. */
+  readonly storageOffset: number;
+  /** True when the view's elements are the storage's, in order, without gaps. */
+  readonly contiguous: boolean;
+}
+
+/**
+ * A tensor whose bytes live in another file, named relative to this one (ONNX
+ * external data). The file is opened and checked by `openWeights`.
+ */
+export interface ExternalTensor {
+  /** The tensor's name. */
+  readonly name: string;
+  /** The element type as the format names it. */
+  readonly dtype: string;
+  /** The shape. */
+  readonly shape: readonly number[];
+  /** The other file, as the format spells it, relative to this file's folder. */
+  readonly location: string;
+  /** Byte offset in the other file. */
+  readonly offset: number;
+  /** Number of bytes. */
+  readonly byteLength: number;
+}
+
 /** A parsed weight file: its tensors and where its data section starts. */
 export interface WeightFileIndex {
   /** The format's name (`safetensors`, …). */
@@ -48,6 +89,13 @@ export interface WeightFileIndex {
   readonly tensors: readonly TensorInfo[];
   /** Free-form string metadata the file carries. */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The logical tensors, where they are views into the stored `tensors`
+   * (PyTorch checkpoints: `tensors` are the storages, what a load moves).
+   */
+  readonly views?: readonly TensorView[];
+  /** Tensors whose bytes are in other files (ONNX external data). */
+  readonly external?: readonly ExternalTensor[];
 }
 
 /** Random-access bytes: a file read with pread, a buffer, a mapping. */

@@ -1,7 +1,15 @@
 /**
- * Opens what a user points at — one weight file, a folder with a
- * `model.safetensors.index.json`, or a folder of `*.safetensors` — and parses
- * every file's index, checking that the pieces agree.
+ * Opens what a user points at and parses every file's index, checking that
+ * the pieces agree: one weight file of any format (chosen by its first bytes,
+ * the extension only as a fallback), or a folder — sharded safetensors with
+ * `model.safetensors.index.json`, `*.safetensors`, `pytorch_model-*.bin` with
+ * `pytorch_model.bin.index.json`, `pytorch_model.bin`, `*.gguf`, one `*.onnx`
+ * (with its external data files), `*.pt`/`*.pth` — or a Hugging Face hub
+ * cache entry named `org/name[@revision]`, resolved offline.
+ *
+ * An ONNX model's external data files join the weight set as files of their
+ * own, whose tensors are the byte ranges the model names: every strategy then
+ * loads them like any other file.
  *
  * @example
  * ```ts
@@ -20,16 +28,30 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
-import { fileError } from "../errors.ts";
-import { type ByteSource, fileSource, type WeightFileIndex, type WeightFormat } from "./format.ts";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { fileError, InputError } from "../errors.ts";
+import {
+  type ByteSource,
+  fileSource,
+  type TensorInfo,
+  type WeightFileIndex,
+  type WeightFormat,
+} from "./format.ts";
+import { gguf } from "./gguf.ts";
+import { hubBlobsOf, parseRepoId, resolveHubSnapshot } from "./hf_cache.ts";
+import { onnx } from "./onnx.ts";
+import { pytorch } from "./pytorch.ts";
 import { safetensors } from "./safetensors.ts";
 
 /** Every format weightbench reads, tried in order when sniffing a file. */
-export const FORMATS: readonly WeightFormat[] = [safetensors];
+export const FORMATS: readonly WeightFormat[] = [safetensors, gguf, pytorch, onnx];
 
 /** The index file of a sharded safetensors model. */
 export const SAFETENSORS_INDEX = "model.safetensors.index.json";
+/** The index file of a sharded PyTorch model. */
+export const PYTORCH_INDEX = "pytorch_model.bin.index.json";
+/** The single-file PyTorch model of a Hugging Face folder. */
+export const PYTORCH_SINGLE = "pytorch_model.bin";
 /** Largest index JSON read. @default 64 MiB */
 const MAX_INDEX_BYTES = 64 << 20;
 /** Bytes read to sniff a file's format. */
@@ -58,10 +80,21 @@ export interface WeightSet {
   readonly fileBytes: number;
 }
 
-/** Opens a weight file or folder; throws {@link InputError} naming the path and the problem. */
+/**
+ * Opens a weight file, a folder, or a hub cache entry (`org/name[@revision]`
+ * when no such path exists); throws {@link InputError} naming the path and
+ * the problem.
+ */
 export async function openWeights(path: string): Promise<WeightSet> {
-  const info = await statOrThrow(path);
-  if (info.isFile) return assemble(path, [await openWeightFile(path)]);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    const repo = error instanceof Deno.errors.NotFound ? parseRepoId(path) : undefined;
+    if (repo === undefined) throw fileError(path, describeOpenError(error), { cause: error });
+    return await openWeights(await resolveHubSnapshot(repo));
+  }
+  if (info.isFile) return assemble(path, await withExternal(await openWeightFile(path)));
   if (!info.isDirectory) throw fileError(path, "not a file or folder");
 
   const indexPath = join(path, SAFETENSORS_INDEX);
@@ -69,18 +102,141 @@ export async function openWeights(path: string): Promise<WeightSet> {
 
   const names: string[] = [];
   for await (const entry of Deno.readDir(path)) {
-    if (entry.isFile && entry.name.endsWith(".safetensors")) names.push(entry.name);
-  }
-  if (names.length === 0) {
-    throw fileError(
-      path,
-      `no weight files in folder (looked for ${SAFETENSORS_INDEX} and *.safetensors)`,
-    );
+    if (entry.isFile || entry.isSymlink) names.push(entry.name);
   }
   names.sort();
-  const files = [];
-  for (const name of names) files.push(await openWeightFile(join(path, name)));
-  return assemble(path, files);
+  const ending = (suffix: string) => names.filter((n) => n.endsWith(suffix));
+  const openAll = async (list: string[]) => {
+    const files: WeightFile[] = [];
+    for (const name of list) {
+      files.push(...await withExternal(await openWeightFile(join(path, name))));
+    }
+    return assemble(path, files);
+  };
+  if (ending(".safetensors").length > 0) return await openAll(ending(".safetensors"));
+  if (names.includes(PYTORCH_INDEX)) return await openIndexed(path, join(path, PYTORCH_INDEX));
+  if (names.includes(PYTORCH_SINGLE)) return await openAll([PYTORCH_SINGLE]);
+  if (ending(".gguf").length > 0) return await openAll(ending(".gguf"));
+  const models = ending(".onnx");
+  if (models.length > 1) {
+    throw fileError(
+      path,
+      `${models.length} ONNX models in folder (${models.join(", ")}): name the one to load`,
+    );
+  }
+  if (models.length === 1) return await openAll(models);
+  const checkpoints = names.filter((n) => n.endsWith(".pt") || n.endsWith(".pth"));
+  if (checkpoints.length > 0) return await openAll(checkpoints);
+  throw fileError(
+    path,
+    `no weight files in folder (looked for ${SAFETENSORS_INDEX}, *.safetensors, ${PYTORCH_INDEX}, ${PYTORCH_SINGLE}, *.gguf, *.onnx, *.pt and *.pth)`,
+  );
+}
+
+/**
+ * The file and, for an ONNX model with external data, a file for each
+ * external data file it names: checked to be inside the model's folder
+ * (symbolic links included; in a hub cache snapshot, links into the entry's
+ * blobs), with the named ranges inside the file and not overlapping.
+ */
+async function withExternal(model: WeightFile): Promise<WeightFile[]> {
+  const external = model.index.external;
+  if (external === undefined || external.length === 0) return [model];
+  const folder = dirname(model.path);
+  const realFolder = await Deno.realPath(folder);
+  const blobs = hubBlobsOf(resolve(folder));
+  const realBlobs = blobs === undefined
+    ? undefined
+    : await Deno.realPath(blobs).catch(() => undefined);
+  const byLocation = new Map<string, TensorInfo[]>();
+  for (const t of external) {
+    const list = byLocation.get(t.location) ?? [];
+    list.push({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      offset: t.offset,
+      byteLength: t.byteLength,
+    });
+    byLocation.set(t.location, list);
+  }
+  const files: WeightFile[] = [model];
+  const seen = new Set<string>();
+  for (const [location, tensors] of byLocation) {
+    const path = join(folder, location);
+    const fail = (detail: string) =>
+      fileError(model.path, `external data location ${JSON.stringify(location)} ${detail}`);
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch (error) {
+      throw fail(
+        error instanceof Deno.errors.NotFound ? "does not exist" : describeOpenError(error),
+      );
+    }
+    const inside = (root: string) => {
+      const rel = relative(root, real);
+      return rel !== "" && !rel.startsWith("..") && !rel.startsWith("/");
+    };
+    if (!inside(realFolder) && !(realBlobs !== undefined && inside(realBlobs))) {
+      throw fail(`leads outside the model's folder (to ${JSON.stringify(real)})`);
+    }
+    if (seen.has(real)) throw fail("is the same file as another location");
+    seen.add(real);
+    if (real === (await Deno.realPath(model.path))) throw fail("is the model itself");
+    const format = externalDataFormat(model.path, tensors);
+    using file = await Deno.open(path, { read: true }).catch((error) => {
+      throw fileError(path, describeOpenError(error), { cause: error });
+    });
+    const { size, isFile } = await file.stat();
+    if (!isFile) throw fail("is not a file");
+    files.push({ path, size, format, index: format.parse(fileSource(path, file, size)) });
+  }
+  return files;
+}
+
+/**
+ * The format of an ONNX external data file: no header of its own, its tensors
+ * are the ranges the model names, checked against the file's size and each
+ * other whenever it is parsed (so a file truncated later still fails a load).
+ */
+export function externalDataFormat(model: string, ranges: readonly TensorInfo[]): WeightFormat {
+  const tensors = [...ranges].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  return {
+    name: "onnx",
+    extensions: [],
+    sniff: () => false,
+    parse(source: ByteSource): WeightFileIndex {
+      for (let i = 0; i < tensors.length; i++) {
+        const t = tensors[i]!;
+        if (t.offset + t.byteLength > source.size) {
+          throw fileError(
+            source.name,
+            `truncated: initializer ${JSON.stringify(t.name)} of ${
+              JSON.stringify(basename(model))
+            } needs bytes ${t.offset}..${t.offset + t.byteLength} but the file has ${source.size}`,
+          );
+        }
+        const previous = tensors[i - 1];
+        if (previous !== undefined && t.offset < previous.offset + previous.byteLength) {
+          throw fileError(
+            source.name,
+            `initializers ${JSON.stringify(previous.name)} and ${JSON.stringify(t.name)} of ${
+              JSON.stringify(basename(model))
+            } overlap`,
+          );
+        }
+      }
+      return {
+        format: "onnx",
+        path: source.name,
+        size: source.size,
+        dataOffset: tensors[0]?.offset ?? 0,
+        tensors,
+        metadata: { "onnx.external_data_of": basename(model) },
+      };
+    },
+  };
 }
 
 /** Parses one weight file, choosing the format by its first bytes. */
@@ -103,6 +259,9 @@ export async function openWeightFile(path: string): Promise<WeightFile> {
 }
 
 async function openIndexed(folder: string, indexPath: string): Promise<WeightSet> {
+  if (basename(indexPath) !== SAFETENSORS_INDEX && basename(indexPath) !== PYTORCH_INDEX) {
+    throw new InputError(`Unknown index file "${indexPath}"`);
+  }
   const weightMap = await readWeightMap(indexPath);
   const order: string[] = [];
   for (const name of Object.values(weightMap)) if (!order.includes(name)) order.push(name);
@@ -117,7 +276,7 @@ async function openIndexed(folder: string, indexPath: string): Promise<WeightSet
   }
   const where = new Map<string, string>();
   for (const file of files) {
-    for (const tensor of file.index.tensors) where.set(tensor.name, basename(file.path));
+    for (const { name } of logicalTensors(file)) where.set(name, basename(file.path));
   }
   for (const [tensor, name] of Object.entries(weightMap)) {
     const found = where.get(tensor);
@@ -176,18 +335,25 @@ async function readWeightMap(indexPath: string): Promise<Record<string, string>>
   return result;
 }
 
+/** The tensors a file holds as a user names them: its views where it has them (PyTorch), else its tensors. */
+export function logicalTensors(file: WeightFile): readonly { readonly name: string }[] {
+  return file.index.views ?? file.index.tensors;
+}
+
 function assemble(source: string, files: WeightFile[]): WeightSet {
   const seen = new Map<string, string>();
   let tensorCount = 0;
   let tensorBytes = 0;
   let fileBytes = 0;
   for (const file of files) {
-    for (const tensor of file.index.tensors) {
+    for (const tensor of logicalTensors(file)) {
       const other = seen.get(tensor.name);
       if (other !== undefined) {
         throw fileError(source, `tensor "${tensor.name}" is in both "${other}" and "${file.path}"`);
       }
       seen.set(tensor.name, file.path);
+    }
+    for (const tensor of file.index.tensors) {
       tensorCount++;
       tensorBytes += tensor.byteLength;
     }

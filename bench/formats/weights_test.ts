@@ -103,7 +103,7 @@ Deno.test("missing paths, empty folders and foreign files are named", async () =
   await rejects(join(TESTDATA, "bad/not-weights"), /no weight files in folder/);
   await rejects(
     join(TESTDATA, "bad/not-weights/README.txt"),
-    /not a weight file this tool reads \(safetensors\)/,
+    /not a weight file this tool reads \(safetensors, gguf, pytorch, onnx\)/,
   );
   await rejects(
     join(TESTDATA, "bad/header-length-lies.safetensors"),

@@ -1,0 +1,368 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { generateFixture } from "../../fixtures/generate.ts";
+import { encodeOnnxModel } from "../../fixtures/onnx_writer.ts";
+import { WeightFileError } from "../errors.ts";
+import { testUnless, withTempDir } from "../util/testing.ts";
+import { assertParseFails, pythonSkipReason, runPython } from "./_testing.ts";
+import { bytesSource } from "./format.ts";
+import { onnx, onnxSchema } from "./onnx.ts";
+import { openWeights, type WeightSet } from "./weights.ts";
+
+const TESTDATA = new URL("../../fixtures/testdata/", import.meta.url).pathname;
+const read = (name: string) => Deno.readFileSync(join(TESTDATA, name));
+const ONNX = pythonSkipReason("onnx", "numpy");
+const TORCH_ONNX = pythonSkipReason("onnx", "numpy", "torch");
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** {initializer name: sha256 of the bytes our index points at}, across every file of the set. */
+async function ourHashes(weights: WeightSet): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const file of weights.files) {
+    const bytes = await Deno.readFile(file.path);
+    for (const t of file.index.tensors) {
+      if (!t.dtype.endsWith("(varint)")) {
+        out[t.name] = sha256(bytes.subarray(t.offset, t.offset + t.byteLength));
+      }
+    }
+  }
+  return out;
+}
+
+/** Prints {name: sha256} of each initializer's little-endian bytes as onnx loads them (external data included). */
+const ONNX_HASHES = `import onnx, hashlib, json, sys, numpy as np
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m)
+out = {}
+for t in m.graph.initializer:
+    if t.HasField("raw_data"):
+        b = t.raw_data
+    elif len(t.float_data):
+        b = np.array(t.float_data, dtype="<f4").tobytes()
+    elif len(t.double_data):
+        b = np.array(t.double_data, dtype="<f8").tobytes()
+    else:
+        continue
+    out[t.name] = hashlib.sha256(b).hexdigest()
+print(json.dumps(out))`;
+
+Deno.test("onnx: tiny.onnx lists raw_data, float_data and int64_data initializers", () => {
+  const bytes = read("tiny.onnx");
+  const index = onnx.parse(bytesSource("tiny.onnx", bytes));
+  assert.deepEqual(
+    index.tensors.map((t) => [t.name, t.dtype, t.shape, t.byteLength]),
+    [
+      ["embed.weight", "FLOAT16", [4, 8], 64],
+      ["norm.weight", "FLOAT", [3], 12],
+      ["positions", "INT64 (varint)", [4], 1 + 1 + 2 + 3],
+      ["proj.weight", "BFLOAT16", [2, 3], 12],
+    ],
+  );
+  const norm = index.tensors[1]!;
+  assert.deepEqual([...new Float32Array(bytes.slice(norm.offset, norm.offset + 12).buffer)], [
+    0.5,
+    -1,
+    2,
+  ]);
+  assert.equal(index.metadata["onnx.ir_version"], "8");
+  assert.equal(index.external, undefined);
+});
+
+Deno.test("onnx: our ranges agree with protobufjs decoding the whole ModelProto", () => {
+  for (const name of ["tiny.onnx", "tiny-onnx-external/model.onnx"]) {
+    const bytes = read(name);
+    const Model = onnxSchema().lookupType("onnx.ModelProto");
+    const model = Model.toObject(Model.decode(bytes), { bytes: Array, longs: Number }) as {
+      graph: {
+        initializer: { name: string; raw_data?: number[]; float_data?: number[]; dims: number[] }[];
+      };
+    };
+    const index = onnx.parse(bytesSource(name, bytes));
+    for (const init of model.graph.initializer) {
+      const ours = index.tensors.find((t) => t.name === init.name) ??
+        index.external?.find((t) => t.name === init.name);
+      assert.ok(ours, init.name);
+      assert.deepEqual(ours.shape, init.dims);
+      if (init.raw_data) {
+        assert.deepEqual([
+          ...bytes.subarray((ours as { offset: number }).offset).subarray(0, ours.byteLength),
+        ], init.raw_data);
+      }
+      if (init.float_data?.length) {
+        const t = index.tensors.find((x) => x.name === init.name)!;
+        assert.deepEqual([
+          ...new Float32Array(bytes.slice(t.offset, t.offset + t.byteLength).buffer),
+        ], init.float_data);
+      }
+    }
+  }
+});
+
+Deno.test("onnx: external data joins the weight set as a file of its own", async () => {
+  const weights = await openWeights(join(TESTDATA, "tiny-onnx-external"));
+  assert.deepEqual(weights.files.map((f) => f.path.split("/").pop()), [
+    "model.onnx",
+    "weights.bin",
+  ]);
+  assert.equal(weights.format, "onnx");
+  const data = weights.files[1]!;
+  assert.deepEqual(data.index.tensors.map((t) => [t.name, t.dtype, t.offset, t.byteLength]), [
+    ["a", "FLOAT", 0, 64],
+    ["b", "FLOAT16", 64, 24],
+  ]);
+  // The data file's format re-checks its ranges whenever it is parsed, as strategies do.
+  assert.deepEqual(
+    data.format.parse(bytesSource(data.path, await Deno.readFile(data.path))),
+    data.index,
+  );
+  assert.throws(
+    () => data.format.parse(bytesSource(data.path, new Uint8Array(70))),
+    /truncated: initializer "b" of "model.onnx" needs bytes 64\.\.88 but the file has 70/,
+  );
+  assert.equal(weights.tensorCount, 3);
+});
+
+Deno.test("onnx: external data locations that leave the folder are refused, symbolic links included", async () => {
+  await withTempDir(async (root) => {
+    const model = join(root, "model");
+    await Deno.mkdir(model);
+    await Deno.writeFile(join(root, "secret.bin"), new Uint8Array(64));
+    await Deno.writeFile(join(model, "inside.bin"), new Uint8Array(64));
+    const write = (location: string) =>
+      Deno.writeFile(
+        join(model, "model.onnx"),
+        encodeOnnxModel([{
+          name: "a",
+          dtype: "FLOAT",
+          shape: [16],
+          external: { location, offset: 0, length: 64 },
+        }]),
+      );
+    const refused = async (pattern: RegExp) =>
+      await assert.rejects(() => openWeights(model), (error: unknown) => {
+        assert.ok(error instanceof WeightFileError, String(error));
+        assert.match(error.message, pattern);
+        return true;
+      });
+    await Deno.symlink(join(root, "secret.bin"), join(model, "link-out.bin"));
+    await write("link-out.bin");
+    await refused(/external data location "link-out\.bin" leads outside the model's folder/);
+    await write("../secret.bin");
+    await refused(/external data location "\.\.\/secret\.bin" escapes the model's folder/);
+    await write("sub/../../secret.bin");
+    await refused(/escapes the model's folder/);
+    await write(join(root, "secret.bin"));
+    await refused(/is an absolute path/);
+    await write("model.onnx");
+    await refused(/is the model itself/);
+    await Deno.symlink("inside.bin", join(model, "link-in.bin"));
+    await write("link-in.bin");
+    assert.equal((await openWeights(model)).files.length, 2);
+    await write("./inside.bin");
+    assert.equal((await openWeights(model)).files.length, 2);
+  });
+});
+
+const BAD: [string, RegExp][] = [
+  [
+    "escape.onnx",
+    /^initializer "a": external data location "\.\.\/tiny-onnx-external\/weights\.bin" escapes the model's folder$/,
+  ],
+  ["absolute.onnx", /^initializer "a": external data location "\/etc\/passwd" is an absolute path/],
+  [
+    "truncated.onnx",
+    /^ModelProto: field of \d+ bytes at byte \d+ runs past the end of its message/,
+  ],
+  [
+    "wrong-length.onnx",
+    /^initializer "w": raw_data holds 12 bytes but shape \[4\] of FLOAT takes 16$/,
+  ],
+  ["unknown-type.onnx", /^initializer "w": unknown data_type 99$/],
+];
+
+for (const [name, detail] of BAD) {
+  Deno.test(`onnx: bad/onnx/${name} fails with one line naming the problem`, () => {
+    assertParseFails(onnx, read(`bad/onnx/${name}`), detail, name);
+  });
+}
+
+Deno.test("onnx: external data that is missing or too short is named", async () => {
+  await assert.rejects(
+    () => openWeights(join(TESTDATA, "bad/onnx/missing-external.onnx")),
+    /external data location "nowhere\.bin" does not exist/,
+  );
+  await assert.rejects(
+    () => openWeights(join(TESTDATA, "bad/onnx/external-past-end")),
+    /weights\.bin": truncated: initializer "a" of "model\.onnx" needs bytes 0\.\.128 but the file has 64/,
+  );
+});
+
+Deno.test("onnx: lengths and dimensions that lie are refused", () => {
+  const model = encodeOnnxModel([{
+    name: "w",
+    dtype: "FLOAT",
+    shape: [2],
+    data: new Uint8Array(8),
+  }]);
+  // The graph field's length claims 2^60 bytes.
+  const graphAt = model.indexOf(0x3a);
+  const lying = new Uint8Array([
+    ...model.subarray(0, graphAt + 1),
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x10,
+    ...model.subarray(graphAt + 2),
+  ]);
+  assertParseFails(
+    onnx,
+    lying,
+    /field of about 2\^60 bytes at byte \d+ runs past the end of its message/,
+  );
+  // Dimensions whose product overflows.
+  const huge = encodeOnnxModel([{
+    name: "w",
+    dtype: "FLOAT",
+    shape: [2 ** 40, 2 ** 40],
+    data: new Uint8Array(8),
+  }]);
+  assertParseFails(
+    onnx,
+    huge,
+    /^initializer "w": shape \[1099511627776, 1099511627776\] of FLOAT is too large$/,
+  );
+  // A negative dimension.
+  const negative = encodeOnnxModel([{
+    name: "w",
+    dtype: "FLOAT",
+    shape: [-1],
+    data: new Uint8Array(0),
+  }]);
+  assertParseFails(onnx, negative, /dimension -1 is not a non-negative integer/);
+  // Two initializers of one name.
+  const twice = encodeOnnxModel([
+    { name: "w", dtype: "FLOAT", shape: [1], data: new Uint8Array(4) },
+    { name: "w", dtype: "FLOAT", shape: [1], data: new Uint8Array(4) },
+  ]);
+  assertParseFails(onnx, twice, /^initializer "w" appears twice$/);
+});
+
+Deno.test("onnx: sniffing looks for ir_version then another ModelProto field", () => {
+  assert.ok(onnx.sniff(read("tiny.onnx").subarray(0, 64)));
+  assert.ok(!onnx.sniff(read("tiny.safetensors").subarray(0, 64)));
+  assert.ok(!onnx.sniff(read("tiny.gguf").subarray(0, 64)));
+  assert.ok(!onnx.sniff(new Uint8Array([0x08, 0x07, 0x00, 0x00])));
+  assert.ok(
+    onnx.sniff(new Uint8Array([0x08, 0x07, 0x12, 0x07])),
+    "torch.onnx.export: ir_version, producer_name",
+  );
+});
+
+testUnless(
+  ONNX,
+  "onnx: onnx (python3-onnx) loads our models with their bytes, external data included",
+  async () => {
+    await withTempDir(async (dir) => {
+      await generateFixture({
+        layout: "llama-3.2-1b",
+        size: 2 << 20,
+        dtype: "F16",
+        shards: 1,
+        format: "onnx",
+      }, join(dir, "inline"));
+      await generateFixture({
+        layout: "llama-3.2-1b",
+        size: 2 << 20,
+        dtype: "BF16",
+        shards: 2,
+        format: "onnx",
+      }, join(dir, "external"));
+      for (
+        const path of [
+          join(TESTDATA, "tiny.onnx"),
+          join(TESTDATA, "tiny-onnx-external/model.onnx"),
+          join(dir, "inline/model.onnx"),
+          join(dir, "external/model.onnx"),
+        ]
+      ) {
+        const theirs = JSON.parse(await runPython(ONNX_HASHES, path));
+        assert.deepEqual(await ourHashes(await openWeights(path)), theirs, path);
+      }
+    });
+  },
+);
+
+testUnless(
+  ONNX,
+  "onnx: we read models onnx writes: raw_data, typed fields, external data",
+  async () => {
+    await withTempDir(async (dir) => {
+      await runPython(
+        `import onnx, numpy as np, sys
+from onnx import helper, numpy_helper, TensorProto
+d = sys.argv[1]
+inits = [
+    numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "raw32"),
+    numpy_helper.from_array(np.linspace(-1, 1, 10).astype(np.float16), "raw16"),
+    helper.make_tensor("typed", TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0]),
+    helper.make_tensor("doubles", TensorProto.DOUBLE, [2], [0.25, -8.0]),
+    helper.make_tensor("ints", TensorProto.INT64, [3], [1, -2, 1 << 40]),
+    numpy_helper.from_array(np.ones((64, 64), dtype=np.float32), "big"),
+]
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])
+node = helper.make_node("Add", ["x", "raw32"], ["y"])
+model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits), producer_name="onnx-test")
+onnx.save_model(model, d + "/inline.onnx")
+onnx.save_model(model, d + "/ext.onnx", save_as_external_data=True, all_tensors_to_one_file=True, location="ext.data", size_threshold=1024)`,
+        dir,
+      );
+      const inline = await openWeights(join(dir, "inline.onnx"));
+      const dtypes = Object.fromEntries(
+        inline.files[0]!.index.tensors.map((t) => [t.name, t.dtype]),
+      );
+      assert.deepEqual(dtypes, {
+        raw32: "FLOAT",
+        raw16: "FLOAT16",
+        typed: "FLOAT",
+        doubles: "DOUBLE",
+        ints: "INT64 (varint)",
+        big: "FLOAT",
+      });
+      assert.deepEqual(
+        await ourHashes(inline),
+        JSON.parse(await runPython(ONNX_HASHES, join(dir, "inline.onnx"))),
+      );
+      const ext = await openWeights(join(dir, "ext.onnx"));
+      assert.deepEqual(ext.files.map((f) => f.path.split("/").pop()), ["ext.onnx", "ext.data"]);
+      assert.deepEqual(ext.files[1]!.index.tensors.map((t) => t.name), ["big"]);
+      assert.deepEqual(
+        await ourHashes(ext),
+        JSON.parse(await runPython(ONNX_HASHES, join(dir, "ext.onnx"))),
+      );
+    });
+  },
+);
+
+testUnless(TORCH_ONNX, "onnx: we read a model exported by torch.onnx.export", async () => {
+  await withTempDir(async (dir) => {
+    await runPython(
+      `import torch, sys
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+torch.onnx.export(model, torch.randn(1, 8), sys.argv[1] + "/exported.onnx")`,
+      dir,
+    );
+    const path = join(dir, "exported.onnx");
+    const weights = await openWeights(path);
+    assert.equal(weights.files[0]!.index.metadata["onnx.producer_name"], "pytorch");
+    assert.equal(weights.tensorCount, 4);
+    assert.deepEqual(await ourHashes(weights), JSON.parse(await runPython(ONNX_HASHES, path)));
+  });
+});
