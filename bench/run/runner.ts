@@ -41,6 +41,14 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** The strategies by name. @default the registry's {@link STRATEGIES} */
   readonly strategies?: Readonly<Record<string, StrategyDefinition>>;
+  /**
+   * Awaited before each load, after its cache state is set: a herd's timetable
+   * (`herd_sync.ts`). What it returns is recorded as the sample's lateness; its
+   * wait is not part of the harness's time.
+   */
+  readonly gate?: (slot: { readonly caseIndex: number; readonly round: number }) => Promise<
+    { readonly lateMs: number } | void
+  >;
 }
 
 /** Progress the runner reports. */
@@ -69,6 +77,10 @@ export interface Sample {
   readonly warmup: boolean;
   /** Milliseconds from the start of the run to the start of the load. */
   readonly startedAt: number;
+  /** Wall-clock time the load started, epoch ms: compares across nodes whose clocks agree. */
+  readonly startedAtEpochMs?: number;
+  /** How late the load started against its slot in a herd's timetable. */
+  readonly lateMs?: number;
   /** Wall time of the load: from the strategy's start to the last byte on the target. */
   readonly durationMs: number;
   /** Tensor bytes placed on the target. */
@@ -188,7 +200,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
         const warmup = round < options.warmup;
         try {
-          entry.samples.push(await takeSample(entry, round, warmup, runStart));
+          entry.samples.push(await takeSample(entry, round, warmup, runStart, options.gate));
         } catch (error) {
           entry.error = error instanceof Error ? error.message : String(error);
           entry.target.freeAll();
@@ -243,8 +255,8 @@ async function prepareWeights(
     const spec = c.weights;
     let path: string;
     if (spec.kind === "fixture") {
-      const { layout, size, dtype, shards } = spec;
-      path = await ensureFixture({ layout, size, dtype, shards }, options.fixtureRoot, {
+      const { layout, size, dtype, shards, format } = spec;
+      path = await ensureFixture({ layout, size, dtype, shards, format }, options.fixtureRoot, {
         onProgress: (done, total) => {
           if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
           options.onEvent?.({ kind: "fixture", label: c.weightsLabel, done, total });
@@ -268,15 +280,24 @@ async function takeSample(
   round: number,
   warmup: boolean,
   runStart: number,
+  gate: RunOptions["gate"],
 ): Promise<Sample> {
   const sampleStart = performance.now();
   const cache: CacheOutcome = prepareCacheState(entry.case.cache, entry.paths);
   const cachePrepMs = performance.now() - sampleStart;
+  let gateMs = 0;
+  let lateMs: number | undefined;
+  if (gate) {
+    const gateStart = performance.now();
+    lateMs = (await gate({ caseIndex: entry.case.index, round }))?.lateMs;
+    gateMs = performance.now() - gateStart;
+  }
   const peakKnown = resetPeakRss();
   const before = peakKnown ? readMemory() : undefined;
 
   const recorder = new Recorder();
   const startedAt = recorder.origin - runStart;
+  const startedAtEpochMs = performance.timeOrigin + recorder.origin;
   const result: LoadResult = await entry.strategy.load({
     weights: entry.weights,
     target: entry.target,
@@ -293,12 +314,15 @@ async function takeSample(
     for (const buffer of result.buffers) entry.target.free(buffer);
   });
   const afterLoadMs = spanTime(recorder.spans, durationMs, ["verify", "free"]);
-  const harnessMs = performance.now() - sampleStart - cachePrepMs - durationMs - afterLoadMs;
+  const harnessMs = performance.now() - sampleStart - cachePrepMs - gateMs - durationMs -
+    afterLoadMs;
 
   return {
     round,
     warmup,
     startedAt,
+    startedAtEpochMs,
+    ...(lateMs === undefined ? {} : { lateMs }),
     durationMs,
     bytes: verification.bytes,
     bytesRead: result.bytesRead,

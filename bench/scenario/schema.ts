@@ -30,6 +30,11 @@ import { STRATEGIES, strategyNames } from "../strategies/registry.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { parseSize } from "../util/size.ts";
 import { LAYOUTS } from "../../fixtures/layouts.ts";
+import {
+  FIXTURE_FORMATS,
+  type FixtureFormat,
+  QUANT_DTYPES,
+} from "../../fixtures/format_writers.ts";
 import type { CacheState } from "../run/cache_state.ts";
 
 /** Timed samples per case. @default 5 */
@@ -42,8 +47,8 @@ export const DEFAULT_CACHE: readonly CacheState[] = ["cold", "warm"];
 export const DEFAULT_TARGETS: readonly string[] = ["auto"];
 /** The most samples a case may ask for. */
 export const MAX_RUNS = 10_000;
-/** The fixture dtypes. */
-export const FIXTURE_DTYPES = ["F16", "BF16", "F32"] as const;
+/** The fixture dtypes; the quantized ones only in GGUF. */
+export const FIXTURE_DTYPES = ["F16", "BF16", "F32", ...QUANT_DTYPES] as const;
 
 /** A generated model, described by a layout scaled to a size. */
 export interface FixtureWeights {
@@ -52,6 +57,8 @@ export interface FixtureWeights {
   readonly size: number;
   readonly dtype: typeof FIXTURE_DTYPES[number];
   readonly shards: number;
+  /** The file format written. @default "safetensors" */
+  readonly format: FixtureFormat;
 }
 
 /** Weights on disk: a file, or a folder of shards. */
@@ -154,6 +161,15 @@ const fixture = z.strictObject({
   size,
   dtype: z.enum(FIXTURE_DTYPES).default("F16"),
   shards: z.number().int().min(1).max(1024).default(1),
+  format: z.enum(FIXTURE_FORMATS).default("safetensors"),
+}).superRefine((f, ctx) => {
+  if ((QUANT_DTYPES as readonly string[]).includes(f.dtype) && f.format !== "gguf") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["dtype"],
+      message: `"${f.dtype}" fixtures exist only in the gguf format`,
+    });
+  }
 }).transform((f): FixtureWeights => ({ kind: "fixture", ...f }));
 
 const weightsEntry = z.union([

@@ -55,7 +55,21 @@ Deno.test("fixtures are described by layout, size, dtype and shards", () => {
     size: 1 << 30,
     dtype: "F16",
     shards: 4,
+    format: "safetensors",
   });
+  const gguf = parseScenario({
+    ...base,
+    weights: [{ fixture: { layout: "llama-3-8b", size: "64MiB", dtype: "Q4_0", format: "gguf" } }],
+  }, "s.json");
+  assert.equal(gguf.weights[0]!.kind === "fixture" && gguf.weights[0]!.format, "gguf");
+  rejects(
+    { ...base, weights: [{ fixture: { layout: "llama-3-8b", size: "64MiB", dtype: "Q8_0" } }] },
+    /weights\[0\]\.fixture\.dtype: "Q8_0" fixtures exist only in the gguf format/,
+  );
+  rejects(
+    { ...base, weights: [{ fixture: { layout: "llama-3-8b", size: "64MiB", format: "h5" } }] },
+    /weights\[0\]\.fixture\.format: /,
+  );
   rejects(
     { ...base, weights: [{ fixture: { layout: "llama-3-8", size: "1GiB" } }] },
     /weights\[0\]\.fixture\.layout: unknown layout "llama-3-8" \(did you mean "llama-3-8b"\?\)/,
