@@ -93,8 +93,8 @@ function header(report: Report, options: HtmlOptions): string {
 <p class="sub">${h(p.weights)} · target ${h(p.targets.join(", ") || "none")} · ${
       h(p.host)
     } · commit ${h(p.commit)} · ${h(f.dateTime(p.createdAt))}</p>${
-      p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""
-    }`;
+      p.merged ? `\n<p class="sub">${h(mergedLine(p))}</p>` : ""
+    }${p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""}`;
   const links = several
     ? [
       `<a href="#comparison">Comparison</a>`,
@@ -102,6 +102,8 @@ function header(report: Report, options: HtmlOptions): string {
     ]
     : [
       `<a href="#profile-0-summary">Summary</a>`,
+      ...(p.nodes.length > 0 ? [`<a href="#profile-0-nodes">Nodes</a>`] : []),
+      ...(p.herd ? [`<a href="#profile-0-herd">Herd</a>`] : []),
       `<a href="#profile-0-phases">Phases</a>`,
       `<a href="#profile-0-throughput">Throughput</a>`,
       `<a href="#profile-0-distribution">Distribution</a>`,
@@ -143,6 +145,12 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
     `<h3 id="${id}-summary">Summary</h3>`,
     summaryTable(p),
   ];
+  if (p.nodes.length > 0) {
+    parts.push(`<h3 id="${id}-nodes">Nodes</h3>`, nodesTable(p));
+  }
+  if (p.herd) {
+    parts.push(`<h3 id="${id}-herd">Thundering herd</h3>`, herdTable(p));
+  }
   if (!completed) {
     parts.push(
       `<p class="notice">No case of this profile completed with timed samples: nothing to chart.</p>`,
@@ -168,27 +176,35 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
   }
   parts.push(`<h3 id="${id}-gpu">GPU memory</h3>`, gpuPanel(p, index));
   if (!several) {
-    parts.push(`<h3 id="${id}-environment">Environment</h3>`, environmentTable([p]));
+    parts.push(
+      `<h3 id="${id}-environment">Environment</h3>`,
+      p.nodes.length > 0 ? nodeEnvironmentTable(p) : environmentTable([p]),
+    );
   }
   parts.push(`</section>`);
   return parts.join("\n");
 }
 
 function summaryTable(p: ProfileView): string {
-  const rows = p.cases.map((c) => summaryRow(c));
+  const perNode = p.nodes.length > 0;
+  const rows = p.cases.map((c) => summaryRow(c, perNode));
   const limitNote = p.hasLimits
     ? ""
     : `<p class="note">% of limit: — because this profile has no machine limits (run <code>deno task probe</code>).</p>`;
   return `<div class="table-wrap"><table class="summary" data-profile="${h(p.id)}">
-<thead><tr><th>case</th><th class="num">median</th><th class="num">95% CI</th><th class="num">IQR</th><th class="num">GB/s</th><th class="num">% of limit</th><th>verified</th><th>cache</th><th>flags</th></tr></thead>
+<thead><tr><th>case</th>${
+    perNode ? "<th>node</th>" : ""
+  }<th class="num">median</th><th class="num">95% CI</th><th class="num">IQR</th><th class="num">GB/s</th><th class="num">% of limit</th><th>verified</th><th>cache</th><th>flags</th></tr></thead>
 <tbody>
 ${rows.join("\n")}
 </tbody></table></div>
 ${limitNote}`;
 }
 
-function summaryRow(c: CaseView): string {
-  const name = `<td class="case" title="${h(c.id)}">${h(c.label)}</td>`;
+function summaryRow(c: CaseView, perNode: boolean): string {
+  const name = `<td class="case" title="${h(c.id)}">${h(c.label)}</td>${
+    perNode ? `<td class="node">${h(c.node ?? f.DASH)}</td>` : ""
+  }`;
   if (c.stats === null) {
     const cls = c.state === "errored" ? "failed" : c.state === "skipped" ? "skipped" : "failed";
     const text = c.state === "completed" ? c.flags.join("; ") : `${c.state}: ${c.message ?? ""}`;
@@ -290,6 +306,98 @@ ${rows.join("\n")}
   }`;
 }
 
+/** `merged from 4 shards; missing: shard 3/4`. */
+function mergedLine(p: ProfileView): string {
+  const m = p.merged!;
+  const what = m.mode === "shards"
+    ? `${p.nodes.length} shards`
+    : m.mode === "herd"
+    ? `a herd of ${p.nodes.length} nodes loading at once`
+    : `${p.nodes.length} profiles, combined`;
+  return `Merged from ${what}${m.missing.length > 0 ? `; missing: ${m.missing.join(", ")}` : ""}`;
+}
+
+function nodesTable(p: ProfileView): string {
+  const rows = p.nodes.map((n) =>
+    `<tr data-node="${h(n.key)}"><td>${h(n.label)}</td><td>${h(n.part ?? "whole run")}</td><td>${
+      h(n.scheduler ?? f.DASH)
+    }</td><td>${
+      h(n.host)
+    }</td><td class="num">${n.completed}</td><td class="num">${n.errored}</td><td class="num">${n.skipped}</td><td>${
+      h(f.dateTime(n.startedAt))
+    }</td><td class="num">${f.ms(n.durationMs)}</td><td class="id">${
+      h(n.source ?? f.DASH)
+    }</td></tr>`
+  );
+  const missing = p.merged && p.merged.missing.length > 0
+    ? `<p class="notice">Missing from this merge: ${h(p.merged.missing.join(", "))}.</p>`
+    : "";
+  return `<div class="table-wrap"><table class="nodes">
+<thead><tr><th>node</th><th>part</th><th>scheduler</th><th>host</th><th class="num">completed</th><th class="num">errored</th><th class="num">skipped</th><th>started</th><th class="num">run</th><th>profile</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody></table></div>${missing}`;
+}
+
+function herdTable(p: ProfileView): string {
+  const herd = p.herd!;
+  const start = herd.start
+    ? `Every node started its loads together: the first at ${
+      h(f.dateTime(new Date(herd.start.startAt).toISOString()))
+    } (${
+      herd.start.source === "start-at" ? "--start-at" : `barrier ${h(herd.start.source)}`
+    }), then one every ${h(f.ms(herd.start.slotMs))}.`
+    : "The start was not synchronised (no --start-at or --barrier): loads may not overlap.";
+  const head = herd.nodes.map((n) => `<th class="num">${h(n)}</th>`).join("");
+  const rows = herd.cases.map((c) => {
+    const cells = herd.nodes.map((_, node) => {
+      const r = c.nodes.find((x) => x.node === node);
+      if (!r) return `<td class="num">${f.DASH}</td>`;
+      if (r.medianMs === null) return `<td class="num warn">${h(r.state)}</td>`;
+      const slow = c.slowestMs !== null && r.medianMs === c.slowestMs && (c.spread ?? 1) > 1;
+      const late = r.lateMs !== null && r.lateMs > 1000 ? ` (late ${f.ms(r.lateMs)})` : "";
+      return `<td class="num${slow ? " bad" : ""}">${h(f.ms(r.medianMs) + late)}</td>`;
+    }).join("");
+    return `<tr data-case-id="${h(c.id)}"><td class="case">${
+      h(`${c.strategy} · ${c.cache}`)
+    }</td>${cells}<td class="num">${
+      c.spread === null ? f.DASH : `${c.spread.toFixed(2)}×`
+    }</td><td class="num">${f.ms(c.startSkewMs)}</td><td class="num">${
+      f.gbps(c.fleetGBps)
+    }</td></tr>`;
+  });
+  return `<p class="note">${start} Median load time on each node; spread is the slowest node's median over the fastest's; start skew is how far apart the nodes' loads really started; fleet GB/s is every node's bytes over the time from the first start to the last finish (median over rounds): what the shared storage gave the fleet at once.</p>
+<div class="table-wrap"><table class="herd">
+<thead><tr><th>case</th>${head}<th class="num">spread</th><th class="num">start skew</th><th class="num">fleet GB/s</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody></table></div>`;
+}
+
+/** A merged profile's environment: one column per node. */
+function nodeEnvironmentTable(p: ProfileView): string {
+  const keys: string[] = [];
+  for (const n of p.nodes) {
+    for (const [key] of n.environment) if (!keys.includes(key)) keys.push(key);
+  }
+  const value = (n: ProfileView["nodes"][number], key: string) =>
+    n.environment.find(([k]) => k === key)?.[1] ?? f.DASH;
+  const head = `<thead><tr><th></th>${
+    p.nodes.map((n) => `<th>${h(n.label)}${n.part ? ` (${h(n.part)})` : ""}</th>`).join("")
+  }</tr></thead>`;
+  const rows = keys.map((key) => {
+    const values = p.nodes.map((n) => value(n, key));
+    const differs = p.nodes.length > 1 && new Set(values).size > 1;
+    return `<tr${differs ? ' class="differs"' : ""}><th>${h(key)}</th>${
+      values.map((v) => `<td>${h(v)}</td>`).join("")
+    }</tr>`;
+  });
+  return `<div class="table-wrap"><table class="env nodes-env">${head}<tbody>
+${rows.join("\n")}
+</tbody></table></div>
+<p class="note">One column per node of the merged profile. Highlighted rows differ between nodes.</p>`;
+}
+
 // ---------------------------------------------------------------------------
 // Several profiles
 
@@ -383,9 +491,9 @@ function comparisonTable(report: Report, comparison: Comparison): string {
           h(row.id)
         }" data-profile="${cell.profile}">${first}<td class="profile-ref" title="${h(p.label)}">#${
           cell.profile + 1
-        }${cell.profile === 0 ? " baseline" : ` · ${h(p.commit)}`}</td><td class="num">${
-          f.ms(s?.median ?? null)
-        }</td><td class="num">${
+        }${cell.profile === 0 ? " baseline" : ` · ${h(p.commit)}`}${
+          cell.case?.node ? ` · ${h(cell.case.node)}` : ""
+        }</td><td class="num">${f.ms(s?.median ?? null)}</td><td class="num">${
           s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
         }</td><td class="num">${f.gbps(s?.gbps?.median ?? null)}</td><td class="num">${
           f.ratio(cell.ratio)

@@ -81,13 +81,13 @@ export function renderMarkdown(report: Report): string {
             ? "baseline"
             : `not comparable: ${cell.reason ?? ""}`;
           lines.push(
-            `| ${cell.profile === 0 ? e(row.label) : ""} | ${cell.profile + 1} | ${
-              f.ms(s?.median ?? null)
-            } | ${s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH} | ${
-              f.ratio(cell.ratio)
-            } | ${cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH} | ${
-              f.pValue(cell.pValue)
-            } | ${e(verdict)} |`,
+            `| ${cell.profile === 0 ? e(row.label) : ""} | ${cell.profile + 1}${
+              cell.case?.node ? ` · ${e(cell.case.node)}` : ""
+            } | ${f.ms(s?.median ?? null)} | ${
+              s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
+            } | ${f.ratio(cell.ratio)} | ${
+              cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH
+            } | ${f.pValue(cell.pValue)} | ${e(verdict)} |`,
           );
         }
       }
@@ -114,30 +114,87 @@ function context(p: ProfileView): string {
 }
 
 function summary(p: ProfileView): string[] {
+  const perNode = p.nodes.length > 0;
   const lines = [
-    "| case | median | 95% CI | GB/s | % of limit | verified | cache | notes |",
-    "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
-    ...p.cases.map(row),
+    `| case |${
+      perNode ? " node |" : ""
+    } median | 95% CI | GB/s | % of limit | verified | cache | notes |`,
+    `| --- |${perNode ? " --- |" : ""} ---: | ---: | ---: | ---: | --- | --- | --- |`,
+    ...p.cases.map((c) => row(c, perNode)),
     "",
   ];
   if (!p.hasLimits) {
     lines.push("% of limit: no machine limits in this profile (run `deno task probe`).", "");
   }
+  if (perNode) lines.push(...nodes(p));
+  if (p.herd) lines.push(...herd(p));
   return lines;
 }
 
-function row(c: CaseView): string {
+function nodes(p: ProfileView): string[] {
+  const lines = [
+    `Merged from ${p.nodes.length} ${
+      p.merged?.mode === "herd"
+        ? "herd members"
+        : p.merged?.mode === "shards"
+        ? "shards"
+        : "profiles"
+    }${
+      p.merged && p.merged.missing.length > 0
+        ? `; **missing: ${e(p.merged.missing.join(", "))}**`
+        : ""
+    }:`,
+    "",
+    "| node | part | scheduler | host | completed | errored | skipped |",
+    "| --- | --- | --- | --- | ---: | ---: | ---: |",
+  ];
+  for (const n of p.nodes) {
+    lines.push(
+      `| ${e(n.label)} | ${e(n.part ?? "whole run")} | ${e(n.scheduler ?? f.DASH)} | ${
+        e(n.host)
+      } | ${n.completed} | ${n.errored} | ${n.skipped} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
+function herd(p: ProfileView): string[] {
+  const h = p.herd!;
+  const lines = [
+    `Thundering herd of ${h.members}: median load time per node, spread (slowest / fastest node), start skew, and the fleet's throughput from the shared storage.`,
+    "",
+    `| case | ${h.nodes.map(e).join(" | ")} | spread | start skew | fleet GB/s |`,
+    `| --- | ${h.nodes.map(() => "---:").join(" | ")} | ---: | ---: | ---: |`,
+  ];
+  for (const c of h.cases) {
+    const cells = h.nodes.map((_, node) => {
+      const r = c.nodes.find((x) => x.node === node);
+      return r === undefined ? f.DASH : r.medianMs === null ? e(r.state) : f.ms(r.medianMs);
+    });
+    lines.push(
+      `| ${e(`${c.strategy} · ${c.cache}`)} | ${cells.join(" | ")} | ${
+        c.spread === null ? f.DASH : `${c.spread.toFixed(2)}×`
+      } | ${f.ms(c.startSkewMs)} | ${f.gbps(c.fleetGBps)} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
+function row(c: CaseView, perNode = false): string {
   const s = c.stats;
+  const node = perNode ? ` ${e(c.node ?? f.DASH)} |` : "";
   if (s === null) {
     const text = c.state === "completed" ? c.flags.join("; ") : `${c.state}: ${c.message ?? ""}`;
-    return `| ${e(c.label)} | ${f.DASH} | | | | | | ${e(text)} |`;
+    return `| ${e(c.label)} |${node} ${f.DASH} | | | | | | ${e(text)} |`;
   }
   const verified = s.verified === null
     ? f.DASH
     : `${
       s.verified.passed === s.verified.samples ? "✓" : "✗"
     } ${s.verified.passed}/${s.verified.samples}`;
-  return `| ${e(c.label)} | ${f.ms(s.median)} | ${
+  return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${
     s.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
   } | ${f.gbps(s.gbps?.median ?? null)} | ${
     f.percent(s.ofLimit?.fraction ?? null)

@@ -27,6 +27,7 @@
  */
 
 import type { Profile } from "../bench/profile/profile.ts";
+import { type HerdSummary, herdSummary } from "../bench/compare/herd.ts";
 import { compareSamples, type Verdict } from "../bench/stats/compare.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import { arr, bool, describe, num, obj, str } from "./_read.ts";
@@ -115,6 +116,30 @@ export interface CaseView {
   readonly representative: SampleView | null;
   /** Flags for the summary: noisy, outliers, cache state not established, verification failed. */
   readonly flags: readonly string[];
+  /** In a merged profile, the name of the node that ran the case; null otherwise. */
+  readonly node: string | null;
+  /** Its index in the profile's nodes. */
+  readonly nodeIndex: number | null;
+}
+
+/** One node of a merged profile: which part of the run it was, and its machine. */
+export interface NodeView {
+  readonly key: string;
+  readonly label: string;
+  readonly host: string;
+  /** `shard 2/4`, `member 3/8`, or null for a whole run. */
+  readonly part: string | null;
+  /** `slurm job 1040, task 2`, `kubernetes job weightbench, index 1`, or null. */
+  readonly scheduler: string | null;
+  readonly source: string | null;
+  /** The node's cases, by state. */
+  readonly completed: number;
+  readonly errored: number;
+  readonly skipped: number;
+  readonly startedAt: string;
+  readonly durationMs: number | null;
+  /** The node's environment, run and limits as label/value rows, as a profile's are. */
+  readonly environment: readonly (readonly [string, string])[];
 }
 
 /** One profile, ready to show. */
@@ -138,6 +163,15 @@ export interface ProfileView {
   readonly cases: readonly CaseView[];
   /** Charts group cases by weights and target: one group per pair, in case order. */
   readonly groups: readonly { readonly title: string; readonly cases: readonly number[] }[];
+  /** A merged profile's nodes; empty for a profile of one run. */
+  readonly nodes: readonly NodeView[];
+  /** How a merged profile was made, or null. */
+  readonly merged: {
+    readonly mode: string;
+    readonly missing: readonly string[];
+  } | null;
+  /** For a merged herd: per case, every node's time, the spread and the fleet's throughput. */
+  readonly herd: HerdSummary | null;
 }
 
 /** A case of a later profile against the same case of the first. */
@@ -203,12 +237,21 @@ export function buildReport(inputs: readonly ReportInput[]): Report {
     weights: varies((c) => c.weights),
     target: varies((c) => c.target),
   };
-  const label = (c: RawCase) =>
-    [show.weights ? c.weights : null, c.strategy, show.target ? c.target : null, c.cache]
+  const label = (c: RawCase, showNode: boolean) =>
+    [
+      show.weights ? c.weights : null,
+      c.strategy,
+      show.target ? c.target : null,
+      c.cache,
+      showNode ? c.node : null,
+    ]
       .filter((part) => part !== null).join(" · ");
   const labels = uniqueLabels(raw.map((p) => p.label));
   const profiles = raw.map((p, i): ProfileView => {
-    const cases = p.cases.map((c): CaseView => ({ ...c, label: label(c) }));
+    // A herd runs every case on every node: the node tells the copies apart.
+    const keys = p.cases.map((c) => `${c.weights}\n${c.strategy}\n${c.target}\n${c.cache}`);
+    const showNode = new Set(keys).size < keys.length;
+    const cases = p.cases.map((c): CaseView => ({ ...c, label: label(c, showNode) }));
     return {
       ...p,
       label: labels[i]!,
@@ -230,7 +273,17 @@ function rawProfile(profile: Profile): RawProfile {
   const host = str(env.host, "unknown host");
   const createdAt = str(p.createdAt, "");
   const commitText = commit(str(git.commit, null), bool(git.dirty));
-  const cases = arr(p.cases).map(caseView);
+  const nodeRecords = arr(p.nodes).map(obj);
+  const nodeLabels = nodeRecords.map((n, i) => str(n.label, `node ${i + 1}`));
+  const cases = arr(p.cases).map((c) => caseView(c, nodeLabels));
+  const nodes = nodeRecords.map((n, i) => nodeView(n, i, cases, p));
+  const merged = p.merged === null || p.merged === undefined ? null : obj(p.merged);
+  let herd: HerdSummary | null = null;
+  try {
+    herd = herdSummary(profile);
+  } catch {
+    herd = null; // a malformed profile shows its cases without the herd summary
+  }
   const targets = [...new Set(cases.map((c) => c.target))];
   const described = arr(p.weights).map((w) => {
     const o = obj(w);
@@ -257,6 +310,72 @@ function rawProfile(profile: Profile): RawProfile {
     hasLimits: limits !== null,
     environment: environmentRows(p, limits),
     cases,
+    nodes,
+    merged: merged === null ? null : {
+      mode: str(merged.mode, "combined"),
+      missing: arr(merged.missing).map((m) => describe(m)),
+    },
+    herd,
+  };
+}
+
+function nodeView(
+  n: Readonly<Record<string, unknown>>,
+  index: number,
+  cases: readonly RawCase[],
+  p: Readonly<Record<string, unknown>>,
+): NodeView {
+  const label = str(n.label, `node ${index + 1}`);
+  const shard = n.shard === null || n.shard === undefined ? null : obj(n.shard);
+  const node = obj(n.node);
+  const scheduler = node.scheduler === null || node.scheduler === undefined
+    ? null
+    : obj(node.scheduler);
+  const run = obj(n.run);
+  const mine = cases.filter((c) => c.nodeIndex === index);
+  const count = (state: string) => mine.filter((c) => c.state === state).length;
+  const part = shard === null
+    ? null
+    : `${shard.mode === "herd" ? "member" : "shard"} ${describe(shard.index)}/${
+      describe(shard.count)
+    }`;
+  const schedulerText = scheduler === null
+    ? null
+    : `${str(scheduler.kind, "scheduler")} ${scheduler.kind === "kubernetes" ? "job" : "job"} ${
+      describe(scheduler.jobId)
+    }${
+      scheduler.taskId === null || scheduler.taskId === undefined
+        ? ""
+        : `, ${scheduler.kind === "kubernetes" ? "index" : "task"} ${describe(scheduler.taskId)}`
+    }`;
+  const limits = n.limits === undefined || n.limits === null ? null : obj(n.limits);
+  const rows = environmentRows({
+    environment: n.environment,
+    targets: n.targets,
+    run: n.run,
+    command: n.command,
+    scenario: { name: n.scenario },
+    tool: p.tool,
+    id: n.profile,
+  }, limits);
+  rows.unshift(
+    ["node", label],
+    ["part of the run", part ?? "whole run"],
+    ["scheduler", schedulerText ?? "none"],
+  );
+  return {
+    key: str(n.key, String(index + 1)),
+    label,
+    host: str(obj(n.environment).host, str(node.host, "unknown")),
+    part,
+    scheduler: schedulerText,
+    source: str(n.source, null),
+    completed: count("completed"),
+    errored: count("errored"),
+    skipped: count("skipped"),
+    startedAt: str(run.startedAt, ""),
+    durationMs: num(run.durationMs),
+    environment: rows,
   };
 }
 
@@ -366,8 +485,10 @@ function environmentRows(
   return rows;
 }
 
-function caseView(value: unknown): RawCase {
+function caseView(value: unknown, nodeLabels: readonly string[]): RawCase {
   const c = obj(value);
+  const nodeIndex = num(c.node);
+  const node = nodeIndex === null ? null : nodeLabels[nodeIndex] ?? `node ${nodeIndex + 1}`;
   const state = c.state === "errored" || c.state === "skipped" ? c.state : "completed";
   const samples = arr(c.samples).map(obj).filter((s) => s.warmup !== true);
   const durations = samples.map((s) => num(s.durationMs)).filter((d): d is number => d !== null);
@@ -409,6 +530,8 @@ function caseView(value: unknown): RawCase {
     bytes: sampleBytes(samples),
     representative: stats ? representative(samples, stats.median) : null,
     flags,
+    node,
+    nodeIndex,
   };
 }
 

@@ -14,7 +14,18 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { collectEnvironment } from "../profile/environment.ts";
 import { buildProfile, writeProfile } from "../profile/profile.ts";
 import { type Case, planCases } from "../run/plan.ts";
-import { runCases } from "../run/runner.ts";
+import { runCases, type RunResult } from "../run/runner.ts";
+import {
+  arriveAtBarrier,
+  DEFAULT_SLOT_MS,
+  parseDuration,
+  parseStartAt,
+  prepareOnce,
+  timetableGate,
+} from "../run/herd_sync.ts";
+import { currentNode } from "../run/scheduler.ts";
+import { formatShard, parseShard, planIdentity, shardCases, type ShardSpec } from "../run/shard.ts";
+import { ensureFixture } from "../../fixtures/generate.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { parseScenario, type Scenario } from "../scenario/schema.ts";
 import { resolveAutoTarget } from "../targets/registry.ts";
@@ -22,7 +33,7 @@ import { optionalEnv } from "../util/env.ts";
 import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
 import { ProbeProgress, Progress } from "./progress.ts";
 import { limitsForFiles } from "../probe/probe.ts";
-import type { MachineLimits } from "../profile/profile.ts";
+import type { HerdStart, MachineLimits, ShardInfo } from "../profile/profile.ts";
 import type { WeightSet } from "../formats/weights.ts";
 
 /** Where profiles go unless `--out` says otherwise. */
@@ -53,6 +64,16 @@ Options:
   --json                 print the profile as JSON instead of the table
   --no-probe             do not measure this machine's limits when none are cached
   -h, --help             show this help
+
+Fleets (see deploy/README.md):
+  --shard I/N            run only slice I of N of the plan (from 1: 1/4 .. 4/4); every case
+                         is in exactly one slice; "deno task merge" joins the profiles
+  --herd I/N             run every case as member I of a herd of N nodes loading at once
+  --start-at TIME        herd: first load at TIME (epoch ms, 2030-01-01T12:00:00Z, or +2m)
+  --barrier DIR          herd: wait in the shared folder DIR until all N members are ready,
+                         then start together; member 1 prepares fixtures, once
+  --slot DURATION        herd: each sample starts on a timetable, one slot apart (default 30s)
+  --node-label NAME      the node's name in the profile (default: the scheduler's, or the host)
 `;
 
 const FLAGS = {
@@ -67,6 +88,12 @@ const FLAGS = {
   "dry-run": { type: "boolean" },
   json: { type: "boolean" },
   "no-probe": { type: "boolean" },
+  shard: { type: "string" },
+  herd: { type: "string" },
+  "start-at": { type: "string" },
+  barrier: { type: "string" },
+  slot: { type: "string" },
+  "node-label": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -79,6 +106,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
   }
   const runs = positiveInteger("--runs", values.runs);
   const warmup = nonNegativeInteger("--warmup", values.warmup);
+  const fleet = parseFleetFlags(values);
   const base = await loadScenario(values.scenario ?? DEFAULT_SCENARIO);
   const scenarioSource = values.scenario === undefined ? DEFAULT_SCENARIO : values.scenario;
   const scenario = applyFlags(base, {
@@ -98,10 +126,43 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     return auto.id;
   });
   const resolved: Scenario = { ...scenario, targets: [...new Set(targets)] };
-  const cases = planCases(resolved);
+  let cases = planCases(resolved);
+  let shardInfo: ShardInfo | undefined;
+  const part = fleet.shard ?? fleet.herd;
+  if (part !== undefined) {
+    // The slice is taken from the plan as written, the same on every node; `auto` resolves here.
+    const planned = planCases(scenario);
+    const all = planCases({ ...scenario, targets });
+    const seen = new Map<string, number>();
+    for (const c of all) {
+      const earlier = seen.get(c.id);
+      if (earlier !== undefined) {
+        throw new InputError(
+          `Cannot shard: cases ${earlier + 1} and ${c.index + 1} are both "${c.id}" on this node ` +
+            `(auto is ${targets.join(", ")} here); list distinct targets`,
+        );
+      }
+      seen.set(c.id, c.index);
+    }
+    cases = fleet.shard === undefined ? all : shardCases(all, fleet.shard);
+    shardInfo = {
+      mode: fleet.shard === undefined ? "herd" : "shard",
+      index: part.index,
+      count: part.count,
+      plan: planIdentity(planned),
+    };
+    if (cases.length === 0) {
+      notes.push(
+        `shard ${
+          formatShard(part)
+        } has no cases: the plan has ${all.length}, fewer than ${part.count} shards; ` +
+          "writing an empty profile, so merge knows this shard ran",
+      );
+    }
+  }
 
   if (values["dry-run"]) {
-    printPlan(resolved, cases, values.json ?? false, notes);
+    printPlan(resolved, cases, values.json ?? false, notes, shardInfo);
     return 0;
   }
 
@@ -111,19 +172,68 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => controller.abort(new InterruptedError());
   Deno.addSignalListener("SIGINT", onSignal);
-  let result;
-  try {
-    result = await runCases(cases, {
-      runs: resolved.runs,
-      warmup: resolved.warmup,
-      fixtureRoot: optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE,
-      signal: controller.signal,
-      onEvent: (event) => {
-        // Notes wait until the weights and targets are known good, so bad input stays one line.
-        if (event.kind === "ready") { for (const note of notes) console.error(note); }
-        progress.update(event);
+  const fixtureRoot = optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE;
+  const node = currentNode(values["node-label"]);
+  let herdStart: HerdStart | null = null;
+  const gate = fleet.herd && fleet.sync
+    ? timetableGate(
+      async () => {
+        const sync = fleet.sync!;
+        return sync.barrier === undefined
+          ? sync.startAt!
+          : await arriveAtBarrier(sync.barrier, fleet.herd!, {
+            host: node.name,
+            signal: controller.signal,
+          });
       },
-    });
+      fleet.sync.slotMs,
+      shardInfo!.plan.cases,
+      {
+        signal: controller.signal,
+        onStart: (schedule) => {
+          herdStart = {
+            startAt: schedule.startAt,
+            slotMs: schedule.slotMs,
+            source: fleet.sync!.barrier === undefined ? "start-at" : fleet.sync!.barrier,
+          };
+          const wait = (schedule.startAt - Date.now()) / 1000;
+          console.error(
+            `herd ${formatShard(fleet.herd!)} on ${node.name}: first load at ${
+              new Date(schedule.startAt).toISOString()
+            } (${wait >= 0 ? `in ${wait.toFixed(1)} s` : `${(-wait).toFixed(1)} s late`}), ` +
+              `then one every ${schedule.slotMs / 1000} s`,
+          );
+        },
+      },
+    )
+    : undefined;
+  let result: RunResult;
+  try {
+    if (fleet.herd && fleet.sync?.barrier !== undefined) {
+      const fixtures = cases.map((c) => c.weights).filter((w) => w.kind === "fixture");
+      await prepareOnce(fleet.sync.barrier, fleet.herd, async () => {
+        for (const { layout, size, dtype, shards, format } of fixtures) {
+          await ensureFixture({ layout, size, dtype, shards, format }, fixtureRoot);
+        }
+      }, { host: node.name, signal: controller.signal });
+    }
+    if (cases.length === 0) {
+      for (const note of notes) console.error(note);
+      result = emptyRun();
+    } else {
+      result = await runCases(cases, {
+        runs: resolved.runs,
+        warmup: resolved.warmup,
+        fixtureRoot,
+        signal: controller.signal,
+        ...(gate === undefined ? {} : { gate }),
+        onEvent: (event) => {
+          // Notes wait until the weights and targets are known good, so bad input stays one line.
+          if (event.kind === "ready") { for (const note of notes) console.error(note); }
+          progress.update(event);
+        },
+      });
+    }
   } finally {
     progress.stop();
     Deno.removeSignalListener("SIGINT", onSignal);
@@ -131,7 +241,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
 
   const weightDirs = result.weights.map(({ weights }) => dirname(weights.files[0]!.path));
   const environment = await collectEnvironment([...new Set(weightDirs)]);
-  const limits = values["no-probe"]
+  const limits = values["no-probe"] || result.weights.length === 0
     ? undefined
     : await measuredLimits(result.weights[0]!.weights, values.json ?? false);
   const profile = buildProfile({
@@ -143,6 +253,10 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     result,
     runs: resolved.runs,
     warmup: resolved.warmup,
+    node,
+    ...(shardInfo === undefined
+      ? {}
+      : { shard: shardInfo.mode === "herd" ? { ...shardInfo, start: herdStart } : shardInfo }),
   });
   const path = await writeProfile(profile, outDir);
   const reportPath = path.replace(/\.json$/, ".html");
@@ -157,7 +271,9 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     console.error(`report: ${reportPath}`);
   } else {
     console.log(renderHeading(profile));
-    console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
+    if (profile.cases.length > 0) {
+      console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
+    }
     console.log(`profile: ${path}`);
     console.log(`report: ${reportPath}`);
   }
@@ -231,17 +347,84 @@ function printPlan(
   cases: readonly Case[],
   json: boolean,
   notes: readonly string[],
+  shard: ShardInfo | undefined,
 ): void {
   if (json) {
-    console.log(JSON.stringify({ scenario, notes, cases }, null, 2));
+    console.log(
+      JSON.stringify({ scenario, notes, ...(shard ? { shard } : {}), cases }, null, 2),
+    );
     return;
   }
   for (const note of notes) console.log(note);
+  const part = shard === undefined
+    ? ""
+    : `${shard.mode} ${shard.index}/${shard.count} of ${shard.plan.cases} planned cases: `;
   console.log(
-    `${scenario.name}: ${cases.length} case${cases.length === 1 ? "" : "s"} × ` +
+    `${scenario.name}: ${part}${cases.length} case${cases.length === 1 ? "" : "s"} × ` +
       `(${scenario.warmup} warmup + ${scenario.runs} timed) samples`,
   );
   for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
+}
+
+/** The fleet flags, checked together before anything runs. */
+interface FleetFlags {
+  readonly shard?: ShardSpec;
+  readonly herd?: ShardSpec;
+  /** Herds: when to start, and the timetable's slot. */
+  readonly sync?: { readonly startAt?: number; readonly barrier?: string; readonly slotMs: number };
+}
+
+function parseFleetFlags(values: {
+  shard?: string | undefined;
+  herd?: string | undefined;
+  "start-at"?: string | undefined;
+  barrier?: string | undefined;
+  slot?: string | undefined;
+}): FleetFlags {
+  if (values.shard !== undefined && values.herd !== undefined) {
+    throw new InputError(
+      "--shard and --herd do not go together: a shard runs a slice of the plan, a herd member all of it",
+    );
+  }
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard, "--shard");
+  const herd = values.herd === undefined ? undefined : parseShard(values.herd, "--herd");
+  const startText = values["start-at"];
+  const barrier = values.barrier;
+  for (const [flag, given] of [["--start-at", startText], ["--barrier", barrier]] as const) {
+    if (given !== undefined && herd === undefined) {
+      throw new InputError(`${flag} needs --herd I/N: it synchronises the members of a herd`);
+    }
+  }
+  if (startText !== undefined && barrier !== undefined) {
+    throw new InputError("--start-at and --barrier do not go together: choose one way to start");
+  }
+  if (barrier !== undefined && barrier.trim() === "") {
+    throw new InputError(`Invalid --barrier "": expected a folder shared by every member`);
+  }
+  if (values.slot !== undefined && startText === undefined && barrier === undefined) {
+    throw new InputError("--slot needs --start-at or --barrier: it spaces a synchronised herd");
+  }
+  const slotMs = values.slot === undefined ? DEFAULT_SLOT_MS : parseDuration("--slot", values.slot);
+  const sync = startText === undefined && barrier === undefined ? undefined : {
+    ...(startText === undefined ? {} : { startAt: parseStartAt(startText, Date.now()) }),
+    ...(barrier === undefined ? {} : { barrier: resolve(barrier) }),
+    slotMs,
+  };
+  return {
+    ...(shard === undefined ? {} : { shard }),
+    ...(herd === undefined ? {} : { herd }),
+    ...(sync === undefined ? {} : { sync }),
+  };
+}
+
+function emptyRun(): RunResult {
+  return {
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    weights: [],
+    targets: {},
+    cases: [],
+  };
 }
 
 /** Fails before a run, not after it, when profiles cannot be written to `dir`. */

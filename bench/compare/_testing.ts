@@ -13,6 +13,8 @@ import {
   type ProfileCase,
 } from "../profile/profile.ts";
 import type { Environment } from "../profile/environment.ts";
+import { planIdentity, shardOfCase } from "../run/shard.ts";
+import type { MergeInput } from "./merge_profiles.ts";
 
 /** What to change in the synthetic profile. */
 export interface Variant {
@@ -73,4 +75,83 @@ export function variantProfile(variant: Variant = {}): Profile {
     targets: variant.targets ?? base.targets,
     cases,
   };
+}
+
+/**
+ * The synthetic profile cut into `count` shards as `bench --shard I/N` cuts
+ * it, one node each (`gpu-01`, …, as Slurm array tasks of job 500), with
+ * sources `shard-I.json`.
+ */
+export function shardedProfiles(count: number): MergeInput[] {
+  const base = syntheticProfile();
+  const plan = planIdentity(base.cases);
+  return Array.from({ length: count }, (_, i) => {
+    const index = i + 1;
+    const name = `gpu-${String(index).padStart(2, "0")}`;
+    const createdAt = `2026-01-01T00:0${Math.min(index, 9)}:00.000Z`;
+    const profile: Profile = {
+      ...base,
+      id: `${createdAt.replace(/[:.]/g, "-")}-synthetic-shard-${index}-of-${count}`,
+      createdAt,
+      environment: { ...base.environment, host: name },
+      run: { ...base.run, startedAt: createdAt, durationMs: 1000 * index },
+      cases: base.cases.filter((c) => shardOfCase(c.index, count) === index),
+      shard: { mode: "shard", index, count, plan },
+      node: {
+        name,
+        host: name,
+        scheduler: {
+          kind: "slurm",
+          jobId: "500",
+          taskId: String(index),
+          env: { SLURM_JOB_ID: String(500 + index), SLURM_ARRAY_JOB_ID: "500" },
+        },
+      },
+    };
+    return { profile, source: `shard-${index}.json` };
+  });
+}
+
+/** Wall-clock start of the synthetic herd: T0. */
+export const HERD_T0 = Date.UTC(2026, 0, 1, 1, 0, 0);
+
+/**
+ * The synthetic profile run by a herd of `count` members: member I's loads
+ * take `1 + 0.5 × (I - 1)` times as long and start I - 1 ms after each slot
+ * (10 s apart), as `bench --herd I/N --start-at` records them.
+ */
+export function herdProfiles(count: number): MergeInput[] {
+  const base = syntheticProfile();
+  const plan = planIdentity(base.cases);
+  const slotMs = 10_000;
+  return Array.from({ length: count }, (_, i) => {
+    const index = i + 1;
+    const name = `node-${index}`;
+    const factor = 1 + 0.5 * i;
+    const cases = base.cases.map((c): ProfileCase => {
+      if (c.state !== "completed") return c;
+      const samples = c.samples.map((s) => ({
+        ...s,
+        durationMs: s.durationMs * factor,
+        startedAtEpochMs: HERD_T0 + (s.round * base.cases.length + c.index) * slotMs + i,
+        lateMs: 0,
+      }));
+      return { ...c, samples, stats: caseStats(samples) };
+    });
+    const profile: Profile = {
+      ...base,
+      id: `2026-01-01T00-59-00-000Z-synthetic-herd-${index}-of-${count}`,
+      environment: { ...base.environment, host: name },
+      cases,
+      shard: {
+        mode: "herd",
+        index,
+        count,
+        plan,
+        start: { startAt: HERD_T0, slotMs, source: "start-at" },
+      },
+      node: { name, host: name, scheduler: null },
+    };
+    return { profile, source: `herd-${index}.json` };
+  });
 }

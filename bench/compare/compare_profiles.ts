@@ -75,6 +75,8 @@ export interface CaseSide {
   readonly ofLimit: number | null;
   /** The error or the reason of a case that did not complete. */
   readonly detail?: string;
+  /** In a merged profile, the node that ran the case. */
+  readonly node?: string;
 }
 
 /** One row of a comparison. */
@@ -160,6 +162,8 @@ export function compareProfiles(
     warnings.push(`The current profile was measured on a dirty tree (uncommitted changes)`);
   }
 
+  warnings.push(...mergedWarnings("baseline", baseline), ...mergedWarnings("current", current));
+
   const baseCases = new Map(baseline.cases.map((c) => [c.id, c]));
   const currCases = new Map(current.cases.map((c) => [c.id, c]));
   const ids = [...baseCases.keys(), ...[...currCases.keys()].filter((id) => !baseCases.has(id))];
@@ -170,6 +174,8 @@ export function compareProfiles(
       alpha,
       efficiency: useEfficiency,
       resamples: options.resamples,
+      baseNodes: nodeNames(baseline),
+      currNodes: nodeNames(current),
     })
   );
   const counts = {
@@ -211,6 +217,35 @@ function refOf(profile: Profile, path: string | undefined): ProfileRef {
   };
 }
 
+/** A merged profile's node names, by index. */
+function nodeNames(profile: Profile): readonly string[] {
+  return (profile.nodes ?? []).map((n) => n.label);
+}
+
+/**
+ * What a reader of a merged profile must know: each case ran on its own
+ * node, the machine fingerprint is the first node's, and shards may be missing.
+ */
+function mergedWarnings(name: string, profile: Profile): string[] {
+  const nodes = profile.nodes ?? [];
+  if (!profile.merged || nodes.length === 0) return [];
+  const out: string[] = [];
+  const machines = new Set(
+    nodes.map((n) =>
+      JSON.stringify(fingerprintOf({ ...profile, environment: n.environment }).hash)
+    ),
+  );
+  if (machines.size > 1) {
+    out.push(
+      `The ${name} profile merges ${nodes.length} nodes of ${machines.size} kinds of machine: each case compares on the node that ran it (see the node in each row), and the machine check uses the first node`,
+    );
+  }
+  if (profile.merged.missing.length > 0) {
+    out.push(`The ${name} profile was merged without ${profile.merged.missing.join(", ")}`);
+  }
+  return out;
+}
+
 function hasLimits(profile: Profile): boolean {
   return profile.cases.some((c) => c.stats?.ofLimit != null);
 }
@@ -235,7 +270,7 @@ function median(values: readonly number[]): number | null {
   return (sorted[(n - 1) >> 1]! + sorted[n >> 1]!) / 2;
 }
 
-function side(c: ProfileCase, inverse: number[] | null): CaseSide {
+function side(c: ProfileCase, inverse: number[] | null, nodes: readonly string[]): CaseSide {
   const times = durations(c);
   const m = inverse === null ? null : median(inverse);
   const base = {
@@ -245,7 +280,12 @@ function side(c: ProfileCase, inverse: number[] | null): CaseSide {
     ofLimit: m === null ? null : 1 / m,
   };
   const detail = c.state === "errored" ? c.error : c.state === "skipped" ? c.reason : undefined;
-  return detail === undefined ? base : { ...base, detail };
+  const node = c.node === undefined ? undefined : nodes[c.node];
+  return {
+    ...base,
+    ...(detail === undefined ? {} : { detail }),
+    ...(node === undefined ? {} : { node }),
+  };
 }
 
 function compareCase(
@@ -257,14 +297,16 @@ function compareCase(
     alpha: number;
     efficiency: boolean;
     resamples?: number | undefined;
+    baseNodes: readonly string[];
+    currNodes: readonly string[];
   },
 ): CaseComparison {
   const baseInverse = base && options.efficiency ? inverseEfficiency(base) : null;
   const currInverse = curr && options.efficiency ? inverseEfficiency(curr) : null;
   const efficiency = baseInverse !== null && currInverse !== null;
   const by: CompareBy = efficiency ? "efficiency" : "time";
-  const baseSide = base ? side(base, efficiency ? baseInverse : null) : null;
-  const currSide = curr ? side(curr, efficiency ? currInverse : null) : null;
+  const baseSide = base ? side(base, efficiency ? baseInverse : null, options.baseNodes) : null;
+  const currSide = curr ? side(curr, efficiency ? currInverse : null, options.currNodes) : null;
   const row = (
     status: CaseStatus,
     reason: string,

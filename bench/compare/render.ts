@@ -168,11 +168,14 @@ function ciPercent(c: ProfileComparison): string {
 
 function sideText(c: CaseComparison, s: CaseSide | null): string {
   if (s === null) return "—";
-  if (s.state !== "completed") return s.state;
+  const on = s.node === undefined ? "" : ` on ${s.node}`;
+  if (s.state !== "completed") return `${s.state}${on}`;
   if (c.by === "efficiency" && s.ofLimit !== null) {
-    return `${(s.ofLimit * 100).toFixed(1)}% of limit`;
+    return `${(s.ofLimit * 100).toFixed(1)}% of limit${on}`;
   }
-  return s.medianMs === null ? "no samples" : `${formatDuration(s.medianMs)} (n=${s.samples})`;
+  return s.medianMs === null
+    ? `no samples${on}`
+    : `${formatDuration(s.medianMs)} (n=${s.samples})${on}`;
 }
 
 function escape(text: string): string {

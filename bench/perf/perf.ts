@@ -45,7 +45,15 @@ const size = parseSize(values.size ?? "2GiB");
 if (size === undefined) throw new InputError(`Invalid --size "${values.size}"`);
 const rounds = positiveInteger("--rounds", values.rounds) ?? 2;
 const runs = positiveInteger("--runs", values.runs) ?? 3;
-const strategies = commaList(values.strategies) ?? ["full-read", "mmap", "parallel", "direct"];
+const strategies: (string | { name: string; options: Record<string, unknown> })[] =
+  commaList(values.strategies) ??
+    [
+      "full-read",
+      { name: "full-read", options: { staging: "reused" } },
+      "mmap",
+      "parallel",
+      "direct",
+    ];
 const PYTHON = "/usr/bin/python3";
 
 const fixtureRoot = optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE;
@@ -58,16 +66,29 @@ const file = weights.files[0]!.path;
 const fileBytes = weights.files[0]!.size;
 console.log(`fixture: ${file} (${formatBytes(fileBytes)}), ${rounds} rounds`);
 
-/** Seconds of one run of a command, or undefined when it cannot run here. */
-async function timed(command: string, args: string[]): Promise<number | undefined> {
+/**
+ * Seconds of one run of a command, or undefined when it cannot run here. With
+ * `reports`, the command prints its own timing as its last line (Python
+ * timing itself after its imports); otherwise its output goes to /dev/null
+ * and the wall time counts.
+ */
+async function timed(
+  command: string,
+  args: string[],
+  reports = false,
+): Promise<number | undefined> {
   try {
     const started = performance.now();
-    const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
-      .output();
+    const output = await new Deno.Command(command, {
+      args,
+      stdout: reports ? "piped" : "null",
+      stderr: "null",
+    }).output();
     const seconds = (performance.now() - started) / 1000;
     if (!output.success) return undefined;
+    if (!reports) return seconds;
     const reported = Number(new TextDecoder().decode(output.stdout).trim().split("\n").pop());
-    return Number.isFinite(reported) && reported > 0 ? reported : seconds;
+    return Number.isFinite(reported) && reported > 0 ? reported : undefined;
   } catch {
     return undefined;
   }
@@ -96,7 +117,7 @@ async function fio(args: string[]): Promise<number | undefined> {
   }
 }
 
-const python = await timed(PYTHON, ["-c", "import numpy, torch; print(1)"]) !== undefined;
+const python = await timed(PYTHON, ["-c", "import numpy, torch; print(1)"], true) !== undefined;
 const ptFile = join(folder, "model.pt");
 if (python) {
   try {
@@ -156,12 +177,14 @@ const peers: Peer[] = [
   {
     name: "fio buffered bs=1M, 2 jobs",
     cold: false,
-    measure: () => fio(["--bs=1M", "--ioengine=psync", "--numjobs=2", "--group_reporting"]),
+    // fio drops the file's cached pages before a job unless told not to (invalidate=1 by default).
+    measure: () =>
+      fio(["--bs=1M", "--ioengine=psync", "--numjobs=2", "--group_reporting", "--invalidate=0"]),
   },
   {
     name: "fio buffered bs=1M",
     cold: false,
-    measure: () => fio(["--bs=1M", "--ioengine=psync"]),
+    measure: () => fio(["--bs=1M", "--ioengine=psync", "--invalidate=0"]),
   },
 ];
 for (const cold of [true, false]) {
@@ -180,7 +203,7 @@ for (const cold of [true, false]) {
             "-c",
             "import numpy,sys,time; t=time.perf_counter(); numpy.fromfile(sys.argv[1], dtype=numpy.uint8); print(time.perf_counter()-t)",
             file,
-          ]),
+          ], true),
         ),
     });
     peers.push({
@@ -195,7 +218,7 @@ for (const cold of [true, false]) {
             "-c",
             "import torch,sys,time; t=time.perf_counter(); torch.load(sys.argv[1]); print(time.perf_counter()-t)",
             ptFile,
-          ]),
+          ], true),
           ptBytes,
         );
       },
@@ -253,8 +276,19 @@ const fioCold = median(`${peers[0]!.name}|cold`);
 const fioWarm =
   Math.max(median(`${peers[1]!.name}|warm`) ?? 0, median(`${peers[2]!.name}|warm`) ?? 0) ||
   undefined;
+const catCold = median("cat FILE > /dev/null|cold");
+const catWarm = median("cat FILE > /dev/null|warm");
 const table = new Table({
-  head: ["tool", "cold GB/s", "× fio O_DIRECT", "warm GB/s", "× fio warm", "RSS added"],
+  head: [
+    "tool",
+    "cold GB/s",
+    "× fio O_DIRECT",
+    "× cat",
+    "warm GB/s",
+    "× fio buffered",
+    "× cat",
+    "RSS added",
+  ],
   style: { head: [], border: [] },
 });
 const ratio = (value: number | undefined, base: number | undefined) =>
@@ -268,8 +302,10 @@ for (const name of names) {
     name,
     cold?.toFixed(2) ?? "",
     ratio(cold, fioCold),
+    ratio(cold, catCold),
     warm?.toFixed(2) ?? "",
     ratio(warm, fioWarm),
+    ratio(warm, catWarm),
     rss === undefined ? "" : formatBytes(rss),
   ]);
 }

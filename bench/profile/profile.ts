@@ -31,6 +31,8 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { limitFor } from "../probe/limits.ts";
 import { InputError } from "../errors.ts";
 import type { Case } from "../run/plan.ts";
+import type { NodeInfo } from "../run/scheduler.ts";
+import type { PlanIdentity } from "../run/shard.ts";
 import { type Phase, PHASES, phaseTotals } from "../run/recorder.ts";
 import type { RunResult, Sample } from "../run/runner.ts";
 import type { Scenario } from "../scenario/schema.ts";
@@ -119,6 +121,68 @@ export interface ProfileCase {
   readonly reason?: string;
   readonly samples: readonly Sample[];
   readonly stats: CaseStats | null;
+  /** In a merged profile: the index in `nodes` of the node that ran the case. */
+  readonly node?: number;
+  /**
+   * In a merged profile whose case ids would repeat (a herd: every node runs
+   * every case), the id the case had in its node's profile; `id` then ends in
+   * `@<node key>`.
+   */
+  readonly planId?: string;
+}
+
+/** How a run's start was synchronised with the other members of a herd. */
+export interface HerdStart {
+  /** T0, epoch ms: when the first slot started. */
+  readonly startAt: number;
+  /** Time each sample gets in the timetable. */
+  readonly slotMs: number;
+  /** `start-at` (given) or `barrier` (the folder's path). */
+  readonly source: string;
+}
+
+/**
+ * Which part of a fleet run a profile is: one slice of a plan (`--shard I/N`,
+ * mode `shard`), or one member of a herd running every case (`--herd I/N`,
+ * mode `herd`). Indices count from 1.
+ */
+export interface ShardInfo {
+  readonly mode: "shard" | "herd";
+  readonly index: number;
+  readonly count: number;
+  /** The whole plan, before `auto` targets resolve: the same on every node. */
+  readonly plan: PlanIdentity;
+  /** Herds: the synchronised start, when there was one. */
+  readonly start?: HerdStart | null;
+}
+
+/** One source profile of a merged profile: the machine and what it ran. */
+export interface ProfileNode {
+  /** Short and unique in the profile: the shard or member index, else the position (from 1). */
+  readonly key: string;
+  /** The node's name. */
+  readonly label: string;
+  /** The source profile's id and the file it was read from. */
+  readonly profile: string;
+  readonly source: string | null;
+  readonly scenario: string;
+  readonly shard: ShardInfo | null;
+  readonly node: NodeInfo | null;
+  readonly environment: Environment;
+  readonly limits: MachineLimits | null;
+  readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly run: Profile["run"];
+  readonly command: readonly string[];
+  readonly cases: number;
+}
+
+/** What a merged profile was made of. */
+export interface MergeInfo {
+  /** `shards` of one plan, members of one `herd`, or profiles `combined` as given. */
+  readonly mode: "shards" | "herd" | "combined";
+  readonly sources: number;
+  /** Shards or members named by the inputs' `I/N` that were not given (with `--allow-missing`). */
+  readonly missing: readonly string[];
 }
 
 /** The weights a profile measured. */
@@ -157,6 +221,14 @@ export interface Profile {
     readonly warmup: number;
   };
   readonly cases: readonly ProfileCase[];
+  /** The part of a fleet run this profile is, or null for a whole run. */
+  readonly shard?: ShardInfo | null;
+  /** The machine and scheduler job that ran it. */
+  readonly node?: NodeInfo | null;
+  /** Set on a profile made by `merge`; `environment` is then the first node's. */
+  readonly merged?: MergeInfo | null;
+  /** A merged profile's nodes; each case's `node` indexes this list. */
+  readonly nodes?: readonly ProfileNode[];
 }
 
 /** Statistics over the timed (non-warmup) samples, or null when there are none. */
@@ -222,13 +294,19 @@ export function buildProfile(input: {
   runs: number;
   warmup: number;
   now?: Date;
+  /** The slice or herd member this run is. */
+  shard?: ShardInfo | null;
+  /** The machine and scheduler job. */
+  node?: NodeInfo | null;
 }): Profile {
   const { result } = input;
   const createdAt = (input.now ?? new Date()).toISOString();
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: "weightbench", version: TOOL_VERSION },
-    id: `${createdAt.replace(/[:.]/g, "-")}-${safeName(input.scenario.name)}`,
+    id: `${createdAt.replace(/[:.]/g, "-")}-${safeName(input.scenario.name)}${
+      input.shard ? `-${input.shard.mode}-${input.shard.index}-of-${input.shard.count}` : ""
+    }`,
     createdAt,
     command: [...input.command],
     scenario: { ...input.scenario, source: input.scenarioSource },
@@ -258,6 +336,8 @@ export function buildProfile(input: {
     cases: result.cases.map(({ case: c, outcome }) =>
       profileCase(c, outcome, input.limits ?? null)
     ),
+    ...(input.shard === undefined ? {} : { shard: input.shard }),
+    ...(input.node === undefined ? {} : { node: input.node }),
   };
 }
 
@@ -306,9 +386,38 @@ const profileShape = z.object({
       state: z.enum(["completed", "errored", "skipped"]),
       samples: z.array(z.object({ durationMs: z.number(), warmup: z.boolean() }).loose()),
       stats: z.object({ durationMs: summaryShape }).loose().nullable(),
+      node: z.number().int().nonnegative().optional(),
     }).loose(),
   ),
-}).loose();
+  shard: z.object({
+    mode: z.enum(["shard", "herd"]),
+    index: z.number().int().positive(),
+    count: z.number().int().positive(),
+    plan: z.object({ cases: z.number().int().nonnegative(), digest: z.string() }).loose(),
+  }).loose().nullable().optional(),
+  node: z.object({ name: z.string() }).loose().nullable().optional(),
+  nodes: z.array(
+    z.object({ key: z.string(), label: z.string(), environment: z.object({}).loose() }).loose(),
+  ).optional(),
+}).loose().superRefine((profile, ctx) => {
+  for (const [i, c] of profile.cases.entries()) {
+    if (c.node !== undefined && c.node >= (profile.nodes?.length ?? 0)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cases", i, "node"],
+        message: `node ${c.node} is not in "nodes" (${profile.nodes?.length ?? 0} nodes)`,
+      });
+    }
+  }
+  const shard = profile.shard;
+  if (shard && shard.index > shard.count) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["shard"],
+      message: `shard ${shard.index}/${shard.count} does not exist`,
+    });
+  }
+});
 
 /** Reads and checks a profile; throws {@link InputError} naming the file and the problem. */
 export async function readProfile(path: string): Promise<Profile> {
