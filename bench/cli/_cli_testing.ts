@@ -78,7 +78,10 @@ export function taskFlags(name: string): string[] {
     `unexpected task: ${task.command}`,
   );
   const flags = words.slice(2, main);
-  assert.ok(flags.every((flag) => flag.startsWith("--allow-")), `unexpected flags: ${flags}`);
+  assert.ok(
+    flags.every((flag) => flag.startsWith("--allow-") || flag.startsWith("--v8-flags=")),
+    `unexpected flags: ${flags}`,
+  );
   return flags;
 }
 
