@@ -155,12 +155,8 @@ export async function probeWarm(paths: readonly string[], signal?: AbortSignal):
 }
 
 async function preadAll(paths: readonly string[], readers: number): Promise<number> {
-  let bytes = 0;
-  const buffers = Array.from(
-    { length: readers },
-    () => NativeMemory.allocate(WARM_BUFFER, { hugePages: false }),
-  );
-  try {
+  return await withBuffers(readers, async (buffers) => {
+    let bytes = 0;
     for (const path of paths) {
       using file = NativeFile.open(path);
       bytes += await readChunked(file, 0, file.size, {
@@ -169,19 +165,13 @@ async function preadAll(paths: readonly string[], readers: number): Promise<numb
         buffers,
       });
     }
-  } finally {
-    for (const buffer of buffers) buffer.close();
-  }
-  return bytes;
+    return bytes;
+  });
 }
 
 async function copyFromMappings(paths: readonly string[], readers: number): Promise<number> {
-  let bytes = 0;
-  const buffers = Array.from(
-    { length: readers },
-    () => NativeMemory.allocate(WARM_BUFFER, { hugePages: false }),
-  );
-  try {
+  return await withBuffers(readers, async (buffers) => {
+    let bytes = 0;
     for (const path of paths) {
       using file = NativeFile.open(path);
       using mapping = new FileMapping(file);
@@ -191,8 +181,22 @@ async function copyFromMappings(paths: readonly string[], readers: number): Prom
       });
       bytes += file.size;
     }
+    return bytes;
+  });
+}
+
+/** Runs `work` with one small buffer per reader, freed afterwards. */
+async function withBuffers<T>(
+  readers: number,
+  work: (buffers: NativeMemory[]) => Promise<T>,
+): Promise<T> {
+  const buffers = Array.from(
+    { length: readers },
+    () => NativeMemory.allocate(WARM_BUFFER, { hugePages: false }),
+  );
+  try {
+    return await work(buffers);
   } finally {
     for (const buffer of buffers) buffer.close();
   }
-  return bytes;
 }

@@ -57,6 +57,7 @@
 
 import { quantileSorted } from "simple-statistics";
 import { seededRandom } from "../util/random.ts";
+import { resampledMedian } from "./summary.ts";
 
 /**
  * Smallest relative slowdown (of the ratio of medians) that counts as a
@@ -289,30 +290,6 @@ function bootstrapRatio(
   const tail = (1 - level) / 2;
   const distribution = Array.from(ratios);
   return { low: quantileSorted(distribution, tail), high: quantileSorted(distribution, 1 - tail) };
-}
-
-function resampledMedian(sorted: Float64Array, counts: Uint32Array, random: () => number): number {
-  const n = sorted.length;
-  if (n === 1) return sorted[0]!;
-  counts.fill(0);
-  for (let i = 0; i < n; i++) {
-    const j = Math.floor(random() * n);
-    counts[j] = counts[j]! + 1;
-  }
-  const lowRank = (n - 1) >> 1;
-  const highRank = n >> 1;
-  let seen = 0;
-  let low = 0;
-  let haveLow = false;
-  for (let j = 0; j < n; j++) {
-    seen += counts[j]!;
-    if (!haveLow && seen > lowRank) {
-      low = sorted[j]!;
-      haveLow = true;
-    }
-    if (seen > highRank) return low + 0.5 * (sorted[j]! - low);
-  }
-  return low;
 }
 
 /**

@@ -240,31 +240,7 @@ function _bootstrapMedian(
   const random = seededRandom(seed);
   const counts = new Uint32Array(n);
   const medians = new Float64Array(resamples);
-  // Ranks (0-based) of the middle values: equal for odd n, adjacent for even n.
-  const lowRank = (n - 1) >> 1;
-  const highRank = n >> 1;
-  for (let r = 0; r < resamples; r++) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) {
-      const j = Math.floor(random() * n);
-      counts[j] = counts[j]! + 1;
-    }
-    let seen = 0;
-    let low = 0;
-    let haveLow = false;
-    for (let j = 0; j < n; j++) {
-      seen += counts[j]!;
-      if (!haveLow && seen > lowRank) {
-        low = sorted[j]!;
-        haveLow = true;
-      }
-      if (seen > highRank) {
-        // Same form as the type 7 quantile at p = 0.5.
-        medians[r] = low + 0.5 * (sorted[j]! - low);
-        break;
-      }
-    }
-  }
+  for (let r = 0; r < resamples; r++) medians[r] = resampledMedian(sorted, counts, random);
   medians.sort();
   const tail = (1 - confidence) / 2;
   const distribution = Array.from(medians);
@@ -272,4 +248,39 @@ function _bootstrapMedian(
     low: quantileSorted(distribution, tail),
     high: quantileSorted(distribution, 1 - tail),
   };
+}
+
+/**
+ * The median of one bootstrap resample of `sorted` (ascending), drawn with
+ * `random` as counts of each sorted position into `counts` (length n, reused
+ * across calls), so no sorting and no allocation happens per resample. The
+ * median has the type 7 quantile's form at p = 0.5.
+ */
+export function resampledMedian(
+  sorted: Float64Array,
+  counts: Uint32Array,
+  random: () => number,
+): number {
+  const n = sorted.length;
+  if (n === 1) return sorted[0]!;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) {
+    const j = Math.floor(random() * n);
+    counts[j] = counts[j]! + 1;
+  }
+  // Ranks (0-based) of the middle values: equal for odd n, adjacent for even n.
+  const lowRank = (n - 1) >> 1;
+  const highRank = n >> 1;
+  let seen = 0;
+  let low = 0;
+  let haveLow = false;
+  for (let j = 0; j < n; j++) {
+    seen += counts[j]!;
+    if (!haveLow && seen > lowRank) {
+      low = sorted[j]!;
+      haveLow = true;
+    }
+    if (seen > highRank) return low + 0.5 * (sorted[j]! - low);
+  }
+  return low;
 }
