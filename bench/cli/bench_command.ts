@@ -35,6 +35,7 @@ import { ProbeProgress, Progress } from "./progress.ts";
 import { limitsForFiles } from "../probe/probe.ts";
 import type { HerdStart, MachineLimits, ShardInfo } from "../profile/profile.ts";
 import type { WeightSet } from "../formats/weights.ts";
+import { isRemoteWeights } from "../stage/remote_weights.ts";
 
 /** Where profiles go unless `--out` says otherwise. */
 export const DEFAULT_PROFILE_DIR = fileURLToPath(new URL("../../profiles/runs/", import.meta.url));
@@ -239,9 +240,12 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 
-  const weightDirs = result.weights.map(({ weights }) => dirname(weights.files[0]!.path));
+  // Remote weights (http URLs) have no local folder to describe.
+  const weightDirs = result.weights.map(({ weights }) => weights.files[0]!.path)
+    .filter((path) => !isRemoteWeights(path)).map((path) => dirname(path));
   const environment = await collectEnvironment([...new Set(weightDirs)]);
-  const limits = values["no-probe"] || result.weights.length === 0
+  const limits = values["no-probe"] || result.weights.length === 0 ||
+      isRemoteWeights(result.weights[0]!.weights.source)
     ? undefined
     : await measuredLimits(result.weights[0]!.weights, values.json ?? false);
   const profile = buildProfile({

@@ -15,7 +15,17 @@ import { herdSummary } from "../compare/herd.ts";
 import { assertInputError, cli, listTree, tempDir, TESTDATA } from "./_cli_testing.ts";
 
 const SHARDED = `${TESTDATA}/tiny-sharded`;
-const FAST = ["--weights", SHARDED, "--runs", "3", "--warmup", "0", "--no-probe"];
+const FAST = [
+  "--weights",
+  SHARDED,
+  "--strategy",
+  "full-read,mmap,parallel,direct",
+  "--runs",
+  "3",
+  "--warmup",
+  "0",
+  "--no-probe",
+];
 
 function line(text: string, prefix: string): string {
   const found = text.split("\n").find((l) => l.startsWith(prefix));

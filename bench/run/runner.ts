@@ -12,6 +12,11 @@
 import { ensureFixture } from "../../fixtures/generate.ts";
 import { InputError } from "../errors.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
+import {
+  isRemoteWeights,
+  openRemoteWeights,
+  remoteTensorDigests,
+} from "../stage/remote_weights.ts";
 import type { WeightsSpec } from "../scenario/schema.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import {
@@ -90,6 +95,10 @@ export interface Sample {
   readonly bytes: number;
   /** Bytes the strategy read from storage. */
   readonly bytesRead: number;
+  /** Bytes by tier, for strategies with several (prestaged: `source`, `staging`). */
+  readonly bytesBySource?: Readonly<Record<string, number>>;
+  /** Facts the strategy reports about this load (dequantization path, cuFile mode, …). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
   /** The page-cache state measured just before the load. */
   readonly cache: {
     readonly residentFraction: number;
@@ -175,7 +184,12 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
       }
       if (!digests.has(c.weightsLabel)) {
         options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "digest" });
-        digests.set(c.weightsLabel, await tensorDigests(weights));
+        digests.set(
+          c.weightsLabel,
+          isRemoteWeights(weights.source)
+            ? await remoteTensorDigests(weights)
+            : await tensorDigests(weights),
+        );
       }
       active.push({
         case: c,
@@ -183,13 +197,17 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         weights,
         digests: digests.get(c.weightsLabel)!,
         target,
-        paths: weights.files.map((f) => f.path),
+        paths: weights.files.map((f) => f.path).filter((p) => !isRemoteWeights(p)),
         samples: [],
       });
     }
 
     for (const target of targets.values()) {
-      const needs = active.filter((a) => a.target === target).map((a) => footprint(a.weights));
+      const needs = active.filter((a) => a.target === target).map((a) =>
+        a.strategy.footprint === undefined
+          ? footprint(a.weights)
+          : a.strategy.footprint(a.weights) + a.weights.files.length * TARGET_ALIGNMENT_SLACK
+      );
       if (needs.length > 0) target.reserve(Math.max(...needs));
     }
 
@@ -269,7 +287,7 @@ async function prepareWeights(
       path = spec.path;
     }
     options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "open" });
-    const weights = await openWeights(path);
+    const weights = isRemoteWeights(path) ? await openRemoteWeights(path) : await openWeights(path);
     if (weights.tensorCount === 0) {
       throw new InputError(`Cannot load "${path}": it holds no tensors`);
     }
@@ -289,8 +307,13 @@ async function takeSample(
   // A collection now, where V8 exposes it (--expose-gc), keeps the last sample's garbage from
   // pausing this one's load.
   collectGarbage?.();
-  const cache: CacheOutcome = prepareCacheState(entry.case.cache, entry.paths);
-  const cachePrepMs = performance.now() - sampleStart;
+  await entry.strategy.prepareSample?.(entry.weights, entry.target);
+  const prepareMs = performance.now() - sampleStart;
+  const cache: CacheOutcome = prepareCacheState(
+    entry.case.cache,
+    entry.strategy.cachePaths?.(entry.weights) ?? entry.paths,
+  );
+  const cachePrepMs = performance.now() - sampleStart - prepareMs;
   let gateMs = 0;
   let lateMs: number | undefined;
   if (gate) {
@@ -320,8 +343,8 @@ async function takeSample(
     for (const buffer of result.buffers) entry.target.free(buffer);
   });
   const afterLoadMs = spanTime(recorder.spans, durationMs, ["verify", "free"]);
-  const harnessMs = performance.now() - sampleStart - cachePrepMs - gateMs - durationMs -
-    afterLoadMs;
+  const harnessMs = performance.now() - sampleStart - prepareMs - cachePrepMs - gateMs -
+    durationMs - afterLoadMs;
 
   return {
     round,
@@ -332,6 +355,8 @@ async function takeSample(
     durationMs,
     bytes: verification.bytes,
     bytesRead: result.bytesRead,
+    ...(result.bytesBySource === undefined ? {} : { bytesBySource: result.bytesBySource }),
+    ...(result.details === undefined ? {} : { details: result.details }),
     cache: {
       residentFraction: cache.residency.fraction,
       residentBytes: cache.residency.residentBytes,

@@ -21,6 +21,7 @@ import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InputError } from "../errors.ts";
 import { parseScenario, type Scenario } from "./schema.ts";
+import { isRemoteWeights } from "../stage/remote_weights.ts";
 
 /** The folder of built-in scenarios. */
 export const BUILTIN_SCENARIOS = new URL("../scenarios/", import.meta.url);
@@ -43,7 +44,9 @@ export async function loadScenario(pathOrName: string): Promise<Scenario> {
   return {
     ...scenario,
     weights: scenario.weights.map((w) =>
-      w.kind === "path" && !isAbsolute(w.path) ? { ...w, path: join(dirname(path), w.path) } : w
+      w.kind === "path" && !isAbsolute(w.path) && !isRemoteWeights(w.path)
+        ? { ...w, path: join(dirname(path), w.path) }
+        : w
     ),
   };
 }

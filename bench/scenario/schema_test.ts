@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { InputError } from "../errors.ts";
 import { DEFAULT_RUNS, DEFAULT_WARMUP, parseScenario } from "./schema.ts";
+import { strategyNames } from "../strategies/registry.ts";
 
 const base = { name: "t", weights: ["/models/m"] };
 
@@ -19,7 +20,7 @@ Deno.test("defaults fill every field", () => {
   assert.equal(s.warmup, DEFAULT_WARMUP);
   assert.deepEqual(s.targets, ["auto"]);
   assert.deepEqual(s.cache, ["cold", "warm"]);
-  assert.deepEqual(s.strategies.map((x) => x.name), ["full-read", "mmap", "parallel", "direct"]);
+  assert.deepEqual(s.strategies.map((x) => x.name), strategyNames());
   assert.equal(s.strategies[0]!.options.chunkSize, 0, "automatic chunking");
   assert.equal(s.strategies[0]!.options.staging, "fresh");
   assert.deepEqual(s.weights, [{ kind: "path", path: "/models/m" }]);

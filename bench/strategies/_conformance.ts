@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
+import { isDequantType, referenceDequantizeF16 } from "../quant/reference.ts";
 import { digestKey, type TensorDigests, tensorDigests } from "../run/digests.ts";
 import { Recorder } from "../run/recorder.ts";
 import { verifyLoad } from "../run/verify.ts";
@@ -114,10 +115,14 @@ async function prepareFixture(name: string, path: string): Promise<Fixture> {
   return { name, weights, digests: await tensorDigests(weights), bytes };
 }
 
-function openTarget(...weights: WeightSet[]): HostTarget {
+function openTarget(strategy: Strategy, ...weights: WeightSet[]): HostTarget {
   const target = new HostTarget();
   target.reserve(
-    Math.max(...weights.map((w) => targetFootprint(w) + w.files.length * SLACK_PER_FILE)),
+    Math.max(
+      ...weights.map((w) =>
+        (strategy.footprint?.(w) ?? targetFootprint(w)) + w.files.length * SLACK_PER_FILE
+      ),
+    ),
   );
   return target;
 }
@@ -128,8 +133,8 @@ async function checkLoads<Options extends Record<string, unknown>>(
   options: Options,
   fixture: Fixture,
 ): Promise<void> {
-  using target = openTarget(fixture.weights);
   const strategy = definition.create(options);
+  using target = openTarget(strategy, fixture.weights);
   try {
     assert.equal(strategy.name, definition.name);
     assert.equal(strategy.unsupported?.(fixture.weights, target), undefined);
@@ -152,6 +157,7 @@ async function loadChecked(
   { weights, digests, bytes }: Fixture,
   target: Target,
 ): Promise<LoadResult> {
+  await strategy.prepareSample?.(weights, target);
   const recorder = new Recorder();
   const result = await withTimeout(strategy.load({ weights, target, recorder }));
   const durationMs = recorder.now();
@@ -169,17 +175,31 @@ async function loadChecked(
     placed.add(key);
     assert.deepEqual(placement.tensor, source);
     assert.ok(result.buffers.includes(placement.buffer), "placement buffer not in buffers");
+    const length = placement.transform?.byteLength ?? source.byteLength;
     assert.ok(
-      placement.offset >= 0 && placement.offset + source.byteLength <= placement.buffer.size,
-      `"${source.name}" at ${placement.offset}+${source.byteLength} is outside its ${placement.buffer.size}-byte buffer`,
+      placement.offset >= 0 && placement.offset + length <= placement.buffer.size,
+      `"${source.name}" at ${placement.offset}+${length} is outside its ${placement.buffer.size}-byte buffer`,
     );
   }
   assert.equal(placed.size, expected.size, "some tensors were never placed");
 
-  // (b) the target holds the file's bytes, compared with an independent read
-  for (const { file, tensor, buffer, offset } of result.placements) {
+  // (b) the target holds the file's bytes, compared with an independent read, or, for a
+  // tensor placed dequantized, the reference dequantizer's FP16 of those bytes
+  for (const { file, tensor, buffer, offset, transform } of result.placements) {
     const source = bytes.get(file)!.subarray(tensor.offset, tensor.offset + tensor.byteLength);
-    assertSameBytes(target.readBack(buffer, offset, tensor.byteLength), source, tensor.name);
+    if (transform === undefined) {
+      assertSameBytes(target.readBack(buffer, offset, tensor.byteLength), source, tensor.name);
+      continue;
+    }
+    const from = transform.from;
+    assert.equal(from, tensor.dtype, `"${tensor.name}": transform of another dtype`);
+    assert.ok(transform.kind === "dequantize" && isDequantType(from), `"${tensor.name}": ${from}`);
+    const half = referenceDequantizeF16(from, source);
+    assertSameBytes(
+      target.readBack(buffer, offset, transform.byteLength),
+      new Uint8Array(half.buffer),
+      `${tensor.name} (${transform.from} → ${transform.to})`,
+    );
   }
 
   // (c) the verifier agrees
@@ -241,12 +261,13 @@ async function checkTruncated<Options extends Record<string, unknown>>(
   await Deno.copyFile(intact.weights.files[0]!.path, path);
   const weights = await openWeights(path);
   const { size, dataOffset } = weights.files[0]!.index;
-  using target = openTarget(weights, intact.weights);
   const strategy = definition.create(options);
+  using target = openTarget(strategy, weights, intact.weights);
   try {
     // Cut deeper each time: inside the data, at its start, inside the header, to nothing.
     for (const length of [Math.floor(size / 2) + 3, dataOffset, 20, 0]) {
       await Deno.truncate(path, length);
+      await strategy.prepareSample?.(weights, target);
       const recorder = new Recorder();
       await assert.rejects(
         withTimeout(strategy.load({ weights, target, recorder })),

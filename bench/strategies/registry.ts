@@ -16,8 +16,12 @@
 
 import { direct } from "./direct.ts";
 import { fullRead } from "./full_read.ts";
+import { gds } from "./gds.ts";
 import { mmap } from "./mmap.ts";
 import { parallel } from "./parallel.ts";
+import { prestaged } from "./prestaged.ts";
+import { quantized } from "./quantized.ts";
+import { sharded } from "./sharded.ts";
 import type { StrategyDefinition } from "./strategy.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -29,6 +33,10 @@ export const STRATEGIES: Readonly<Record<string, AnyDefinition>> = {
   [mmap.name]: mmap,
   [parallel.name]: parallel,
   [direct.name]: direct,
+  [prestaged.name]: prestaged,
+  [quantized.name]: quantized,
+  [sharded.name]: sharded,
+  [gds.name]: gds,
 };
 
 /** The names of every strategy, in registry order. */

@@ -20,6 +20,22 @@ export interface LoadContext {
   readonly recorder: Recorder;
 }
 
+/**
+ * The target holds a transform of the tensor's source bytes rather than the
+ * bytes themselves: `dequantize` is the FP16 that the reference dequantizer
+ * (`bench/quant/reference.ts`) makes of a quantized tensor. Verification
+ * applies the reference transform to the source and compares.
+ */
+export interface PlacementTransform {
+  readonly kind: "dequantize";
+  /** The source's dtype: the tensor's own (`Q4_K`). */
+  readonly from: string;
+  /** The dtype on the target. */
+  readonly to: "F16";
+  /** Bytes the transformed tensor occupies on the target, from `offset`. */
+  readonly byteLength: number;
+}
+
 /** Where one tensor landed on the target. */
 export interface Placement {
   /** The file the tensor was read from. */
@@ -29,6 +45,8 @@ export interface Placement {
   readonly buffer: DeviceBuffer;
   /** Byte offset of the tensor inside `buffer`. */
   readonly offset: number;
+  /** Present when the target holds a transform of the source bytes (dequantized FP16). */
+  readonly transform?: PlacementTransform;
 }
 
 /** What a load produced: the placements and the target memory holding them. */
@@ -37,6 +55,18 @@ export interface LoadResult {
   readonly buffers: readonly DeviceBuffer[];
   /** Bytes the strategy read from storage (whole files for full reads). */
   readonly bytesRead: number;
+  /**
+   * Bytes by where they came from, for strategies with several tiers: a
+   * prestaged load reads `source` (the slow tier, only when it stages) and
+   * `staging` (the local copy).
+   */
+  readonly bytesBySource?: Readonly<Record<string, number>>;
+  /**
+   * Facts about this load for the profile, such as the dequantization path,
+   * the bytes moved to the target, or whether cuFile ran in true GPUDirect
+   * Storage or compatibility mode.
+   */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** One loading strategy with its options resolved. */
@@ -47,6 +77,23 @@ export interface Strategy {
    * `undefined` when it can. The case is then skipped with that reason.
    */
   unsupported?(weights: WeightSet, target: Target): string | undefined;
+  /**
+   * Target bytes a load of `weights` allocates, when not the files' data
+   * spans ({@link targetFootprint}): a strategy that dequantizes places more.
+   */
+  footprint?(weights: WeightSet): number;
+  /**
+   * Work before each sample, outside its timing and before its cache state
+   * is set: a prestaged strategy measuring cold starts empties its staging
+   * entries here, as a fresh machine has none.
+   */
+  prepareSample?(weights: WeightSet, target: Target): Promise<void>;
+  /**
+   * The local files a load reads, whose page-cache state the case's `cache`
+   * setting governs, when they are not the weights' files: a prestaged load
+   * from its staged copies.
+   */
+  cachePaths?(weights: WeightSet): readonly string[];
   /** Loads every tensor of `context.weights` onto `context.target`. */
   load(context: LoadContext): Promise<LoadResult>;
   /** Releases what the strategy keeps between loads (a reused buffer pool). */

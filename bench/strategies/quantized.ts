@@ -1,0 +1,332 @@
+/**
+ * `quantized`: load GGUF quantized weights (Q8_0, Q4_0, Q4_K) as the FP16 a
+ * model computes with, by one of two paths, each timed phase by phase:
+ *
+ * - `path: "cpu"` — read the quantized bytes, dequantize them on the CPU (a
+ *   pool of workers, `bench/quant/pool.ts`) into FP16 staging buffers, and
+ *   copy the FP16 to the target: 2–3.6× the bytes cross to the target. The
+ *   only path on the `host` target.
+ * - `path: "gpu"` — read the quantized bytes, copy them as they are to a
+ *   device scratch buffer, and dequantize there with a kernel of ours
+ *   (`kernels/dequant.cu`, committed as PTX, loaded with `cuModuleLoadData`)
+ *   straight into the tensor's place. Needs a target that runs kernels (a
+ *   CUDA target); elsewhere the case is skipped with the reason.
+ *
+ * Each file's tensors are cut into pieces of at most `chunkSize` source bytes
+ * (whole blocks), and `depth` pieces are in flight, each going read →
+ * dequantize → copy, so reading one piece overlaps the others' work. Tensors
+ * of any other dtype (F32 norms, F16, and quantized types without a
+ * dequantizer here) are copied as they are, so every weight file loads.
+ *
+ * Every dequantized placement declares its transform, and verification
+ * compares the target's FP16 with the reference dequantizer's, bit for bit.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { NativeFile } from "../ffi/native_file.ts";
+import { NativeMemory } from "../ffi/native_memory.ts";
+import type { TensorInfo } from "../formats/format.ts";
+import type { WeightSet } from "../formats/weights.ts";
+import { nativeFileSource } from "../io/sources.ts";
+import {
+  DEQUANT_KERNELS,
+  type KernelLauncher,
+  type KernelModule,
+  kernelsOf,
+  launchGeometry,
+  readDequantPtx,
+} from "../quant/kernels.ts";
+import { DEQUANT_WORKERS, DequantPool } from "../quant/pool.ts";
+import {
+  DEQUANT_BLOCKS,
+  dequantizedByteLength,
+  type DequantType,
+  isDequantType,
+} from "../quant/reference.ts";
+import type { DeviceBuffer, Target } from "../targets/target.ts";
+import { countedSource } from "./_counted_source.ts";
+import type {
+  LoadContext,
+  LoadResult,
+  Placement,
+  PlacementTransform,
+  Strategy,
+  StrategyDefinition,
+} from "./strategy.ts";
+
+/** Source bytes per piece, rounded down to whole blocks. @default 8 MiB */
+export const QUANTIZED_CHUNK = 8 << 20;
+/** Pieces in flight. @default 2 */
+export const QUANTIZED_DEPTH = 2;
+/** Alignment of each tensor in the target buffer, as CUDA aligns allocations. @default 256 */
+export const QUANTIZED_ALIGNMENT = 256;
+/** FP16 bytes per quantized byte, at most (Q4_0 and Q4_K: 64/18 and 512/144). */
+const MAX_EXPANSION = 4;
+
+const options = z.strictObject({
+  path: z.enum(["cpu", "gpu"]).default("cpu"),
+  /** Dequantization workers of the cpu path. */
+  workers: z.number().int().min(1).max(64).default(DEQUANT_WORKERS),
+  chunkSize: z.number().int().min(4096).max(1 << 30).default(QUANTIZED_CHUNK),
+  depth: z.number().int().min(1).max(16).default(QUANTIZED_DEPTH),
+});
+
+type Options = z.infer<typeof options>;
+
+/** Where one tensor goes in its file's target buffer, and what becomes of it. */
+interface Slot {
+  readonly tensor: TensorInfo;
+  readonly offset: number;
+  /** The dequantized type, or undefined for a tensor copied as it is. */
+  readonly type: DequantType | undefined;
+  /** Bytes on the target. */
+  readonly byteLength: number;
+}
+
+/** The target layout of a file's tensors: dequantized ones as FP16, each aligned. */
+export function planSlots(tensors: readonly TensorInfo[]): { slots: Slot[]; size: number } {
+  const slots: Slot[] = [];
+  let size = 0;
+  for (const tensor of tensors) {
+    const type = dequantizable(tensor);
+    const byteLength = type === undefined
+      ? tensor.byteLength
+      : dequantizedByteLength(type, tensor.byteLength);
+    slots.push({ tensor, offset: size, type, byteLength });
+    size = alignUp(size + byteLength, QUANTIZED_ALIGNMENT);
+  }
+  return { slots, size: Math.max(size, 1) };
+}
+
+function dequantizable(tensor: TensorInfo): DequantType | undefined {
+  if (!isDequantType(tensor.dtype)) return undefined;
+  return tensor.byteLength % DEQUANT_BLOCKS[tensor.dtype].bytes === 0 ? tensor.dtype : undefined;
+}
+
+/** One piece of work: source bytes of a tensor, and where their result goes. */
+interface Piece {
+  readonly slot: Slot;
+  /** Offset of the piece in the file. */
+  readonly fileOffset: number;
+  readonly length: number;
+  /** Offset of its result in the target buffer. */
+  readonly targetOffset: number;
+}
+
+function piecesOf(slots: readonly Slot[], chunkSize: number): Piece[] {
+  const pieces: Piece[] = [];
+  for (const slot of slots) {
+    const { tensor, type } = slot;
+    if (tensor.byteLength === 0) continue;
+    const unit = type === undefined ? 1 : DEQUANT_BLOCKS[type].bytes;
+    const step = Math.max(unit, chunkSize - (chunkSize % unit));
+    for (let done = 0; done < tensor.byteLength; done += step) {
+      const length = Math.min(step, tensor.byteLength - done);
+      const targetOffset = type === undefined
+        ? slot.offset + done
+        : slot.offset + (done / unit) * DEQUANT_BLOCKS[type].elements * 2;
+      pieces.push({ slot, fileOffset: tensor.offset + done, length, targetOffset });
+    }
+  }
+  return pieces;
+}
+
+/** The `quantized` strategy. */
+export const quantized: StrategyDefinition<Options> = {
+  name: "quantized",
+  summary:
+    "GGUF Q8_0/Q4_0/Q4_K to FP16: dequantize on the CPU and copy, or copy and dequantize on the GPU",
+  options,
+  create: (resolved) => new QuantizedStrategy(resolved),
+};
+
+class QuantizedStrategy implements Strategy {
+  readonly name = "quantized";
+  readonly #options: Options;
+  #pool: DequantPool | undefined;
+  #module: { launcher: KernelLauncher; module: KernelModule } | undefined;
+
+  constructor(options: Options) {
+    this.#options = options;
+  }
+
+  unsupported(_weights: WeightSet, target: Target): string | undefined {
+    if (this.#options.path === "gpu" && kernelsOf(target) === undefined) {
+      return `the gpu path dequantizes with CUDA kernels, which target "${target.id}" cannot run (use a cuda:N target, or path "cpu")`;
+    }
+    return undefined;
+  }
+
+  footprint(weights: WeightSet): number {
+    let bytes = 0;
+    for (const file of weights.files) bytes += planSlots(file.index.tensors).size + 4096;
+    if (this.#options.path === "gpu") {
+      bytes += this.#options.depth * (this.#options.chunkSize + 4096);
+    }
+    return bytes;
+  }
+
+  async prepareSample(_weights: WeightSet, target: Target): Promise<void> {
+    if (this.#options.path === "cpu") await this.#workers().ready();
+    else await this.#kernels(target);
+  }
+
+  async load(context: LoadContext): Promise<LoadResult> {
+    const { weights, target, recorder } = context;
+    const { path, chunkSize, depth } = this.#options;
+    const gpu = path === "gpu" ? await this.#kernels(target) : undefined;
+    const pool = gpu === undefined ? this.#workers() : undefined;
+    if (pool !== undefined) {
+      await recorder.timeAsync("alloc", () => pool.ready(), "dequant workers");
+    }
+
+    const placements: Placement[] = [];
+    const buffers: DeviceBuffer[] = [];
+    let bytesRead = 0;
+    let quantizedBytes = 0;
+    let dequantizedBytes = 0;
+    let bytesToTarget = 0;
+    const lanes = recorder.time("alloc", () =>
+      Array.from({ length: depth }, () => ({
+        read: NativeMemory.allocate(chunkSize),
+        fp16: gpu === undefined ? NativeMemory.allocate(chunkSize * MAX_EXPANSION) : undefined,
+        scratch: gpu === undefined ? undefined : target.allocate(chunkSize),
+      })), `${depth} × ${chunkSize} B staging`);
+    try {
+      for (const { path: file, format } of weights.files) {
+        using native = recorder.time("open", () => NativeFile.open(file), file);
+        const source = countedSource(nativeFileSource(native));
+        const index = recorder.time("parse", () => format.parse(source), file);
+        bytesRead += source.bytesRead;
+        const { slots, size } = planSlots(index.tensors);
+        const buffer = recorder.time("alloc", () => target.allocate(size), file);
+        buffers.push(buffer);
+        const pieces = piecesOf(slots, chunkSize);
+        let next = 0;
+        let failure: { error: unknown } | undefined;
+        const work = async (lane: typeof lanes[number]) => {
+          while (failure === undefined && next < pieces.length) {
+            const piece = pieces[next++]!;
+            try {
+              await recorder.timeAsync(
+                "read",
+                () => native.readIntoAsync(lane.read.pointer(), piece.length, piece.fileOffset),
+                file,
+              );
+              bytesRead += piece.length;
+              const type = piece.slot.type;
+              if (type === undefined) {
+                await recorder.timeAsync(
+                  target.transferPhase,
+                  () =>
+                    target.copyIn(buffer, piece.targetOffset, lane.read.pointer(), piece.length),
+                  file,
+                );
+                bytesToTarget += piece.length;
+                continue;
+              }
+              const out = dequantizedByteLength(type, piece.length);
+              quantizedBytes += piece.length;
+              dequantizedBytes += out;
+              if (gpu === undefined) {
+                await recorder.timeAsync(
+                  "dequant",
+                  () =>
+                    pool!.dequantize(type, lane.read.pointer(), piece.length, lane.fp16!.pointer()),
+                  file,
+                );
+                await recorder.timeAsync(
+                  target.transferPhase,
+                  () => target.copyIn(buffer, piece.targetOffset, lane.fp16!.pointer(), out),
+                  file,
+                );
+                bytesToTarget += out;
+              } else {
+                await recorder.timeAsync(
+                  target.transferPhase,
+                  () => target.copyIn(lane.scratch!, 0, lane.read.pointer(), piece.length),
+                  file,
+                );
+                bytesToTarget += piece.length;
+                const blocks = piece.length / DEQUANT_BLOCKS[type].bytes;
+                const { threads, grid, block } = launchGeometry(type, blocks);
+                await recorder.timeAsync(
+                  "dequant",
+                  () =>
+                    gpu.launcher.launch(gpu.module, DEQUANT_KERNELS[type].name, grid, block, [
+                      { kind: "address", buffer: lane.scratch!, offset: 0 },
+                      { kind: "address", buffer, offset: piece.targetOffset },
+                      { kind: "u64", value: threads },
+                    ]),
+                  file,
+                );
+              }
+            } catch (error) {
+              failure ??= { error };
+            }
+          }
+        };
+        await Promise.all(lanes.map(work));
+        if (failure !== undefined) throw failure.error;
+        await recorder.timeAsync(target.transferPhase, () => target.synchronize(), file);
+        for (const slot of slots) {
+          const transform: PlacementTransform | undefined = slot.type === undefined
+            ? undefined
+            : { kind: "dequantize", from: slot.type, to: "F16", byteLength: slot.byteLength };
+          placements.push({
+            file,
+            tensor: slot.tensor,
+            buffer,
+            offset: slot.offset,
+            ...(transform === undefined ? {} : { transform }),
+          });
+        }
+        recorder.time("free", () => native.close(), file);
+      }
+    } finally {
+      recorder.time("free", () => {
+        for (const lane of lanes) {
+          lane.read.close();
+          lane.fp16?.close();
+          if (lane.scratch !== undefined) target.free(lane.scratch);
+        }
+      });
+    }
+    return {
+      placements,
+      buffers,
+      bytesRead,
+      details: { path, quantizedBytes, dequantizedBytes, bytesToTarget },
+    };
+  }
+
+  close(): void {
+    this.#pool?.close();
+    this.#pool = undefined;
+    this.#module?.module.close();
+    this.#module = undefined;
+  }
+
+  #workers(): DequantPool {
+    this.#pool ??= new DequantPool(this.#options.workers);
+    return this.#pool;
+  }
+
+  async #kernels(target: Target): Promise<{ launcher: KernelLauncher; module: KernelModule }> {
+    const launcher = kernelsOf(target);
+    if (launcher === undefined) {
+      throw new Error(`Target "${target.id}" cannot run the dequantization kernels`);
+    }
+    if (this.#module?.launcher !== launcher) {
+      this.#module?.module.close();
+      this.#module = { launcher, module: launcher.loadModule(await readDequantPtx()) };
+    }
+    return this.#module;
+  }
+}
+
+function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
