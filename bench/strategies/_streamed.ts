@@ -12,7 +12,7 @@ import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { readChunked } from "../io/chunked_read.ts";
 import { directFileSource, nativeFileSource } from "../io/sources.ts";
-import type { ByteSource } from "../formats/format.ts";
+import { countedSource } from "./_counted_source.ts";
 import type { DeviceBuffer } from "../targets/target.ts";
 import {
   dataSpan,
@@ -50,7 +50,9 @@ export function streamedStrategy(name: string, options: StreamedOptions): Strate
       try {
         for (const { path, format } of weights.files) {
           using file = recorder.time("open", () => NativeFile.open(path, options.openFlags), path);
-          const source = counted(options.direct ? directFileSource(file) : nativeFileSource(file));
+          const source = countedSource(
+            options.direct ? directFileSource(file) : nativeFileSource(file),
+          );
           const index = recorder.time("parse", () => format.parse(source), path);
           bytesRead += source.bytesRead;
           const { begin, end } = dataSpan(index.tensors);
@@ -85,23 +87,6 @@ export function streamedStrategy(name: string, options: StreamedOptions): Strate
         });
       }
       return { placements, buffers, bytesRead };
-    },
-  };
-}
-
-/** A source that counts the bytes parsing asked for: the header reads of the load. */
-function counted(source: ByteSource): ByteSource & { readonly bytesRead: number } {
-  let bytesRead = 0;
-  return {
-    name: source.name,
-    size: source.size,
-    read(offset, length) {
-      const bytes = source.read(offset, length);
-      bytesRead += bytes.length;
-      return bytes;
-    },
-    get bytesRead() {
-      return bytesRead;
     },
   };
 }
