@@ -64,6 +64,8 @@ Options:
   --dry-run              list the planned cases and run nothing
   --json                 print the profile as JSON instead of the table
   --no-probe             do not measure this machine's limits when none are cached
+  --verify all|sampled   hash every loaded byte (default), or check placements and sampled
+                         windows of each tensor (for models too large to hash every sample)
   -h, --help             show this help
 
 Fleets (see deploy/README.md):
@@ -89,6 +91,7 @@ const FLAGS = {
   "dry-run": { type: "boolean" },
   json: { type: "boolean" },
   "no-probe": { type: "boolean" },
+  verify: { type: "string" },
   shard: { type: "string" },
   herd: { type: "string" },
   "start-at": { type: "string" },
@@ -228,6 +231,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
         fixtureRoot,
         signal: controller.signal,
         ...(gate === undefined ? {} : { gate }),
+        verify: parseVerify(values.verify),
         onEvent: (event) => {
           // Notes wait until the weights and targets are known good, so bad input stays one line.
           if (event.kind === "ready") { for (const note of notes) console.error(note); }
@@ -470,4 +474,9 @@ async function measuredLimits(
   } finally {
     progress.stop();
   }
+}
+
+function parseVerify(value: string | undefined): "all" | "sampled" {
+  if (value === undefined || value === "all" || value === "sampled") return value ?? "all";
+  throw new InputError(`Invalid --verify "${value}": expected all or sampled`);
 }

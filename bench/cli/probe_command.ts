@@ -97,6 +97,18 @@ export async function probeCommand(args: readonly string[]): Promise<number> {
       memoryCopyGBps.toFixed(2),
       `split across ${navigator.hardwareConcurrency} cores`,
     ],
+    ...result.limits.devices.flatMap((d) => [
+      [
+        `${d.id} host-to-device`,
+        d.pinnedH2DGBps.toFixed(2),
+        `pinned; pageable ${d.pageableH2DGBps.toFixed(2)}`,
+      ],
+      [
+        `${d.id} device-to-host`,
+        d.pinnedD2HGBps.toFixed(2),
+        `pinned; pageable ${d.pageableD2HGBps.toFixed(2)}`,
+      ],
+    ]),
   );
   console.log(`storage of ${storage.path}`);
   console.log(table.toString());

@@ -82,6 +82,8 @@ export class ProbeProgress {
         stream: process.stderr,
         format: step.step === "write"
           ? " writing probe file {bar} {percentage}%"
+          : step.step === "device"
+          ? ` ${step.id} host-to-device {bar} {value}/{total}`
           : " O_DIRECT sweep {bar} {value}/{total} · {label}",
         hideCursor: true,
         clearOnComplete: true,
@@ -89,7 +91,7 @@ export class ProbeProgress {
       }, cliProgress.Presets.shades_classic);
       this.#bar.start(step.total, 0, { label: "" });
     }
-    if (step.step === "write") this.#bar?.update(step.done);
+    if (step.step === "write" || step.step === "device") this.#bar?.update(step.done);
     if (step.step === "cold") {
       this.#bar?.update(step.done, {
         label: `${formatBytes(step.trial.blockSize)} × ${step.trial.depth}: ${

@@ -1,8 +1,9 @@
 /**
  * Measures what this machine can do for the storage holding a folder:
  * O_DIRECT sequential reads swept over block sizes and queue depths, reads
- * from the page cache, and host memory copies (host-to-device links join
- * when a CUDA target exists). Reads either a probe file it writes into the
+ * from the page cache, host memory copies, and, where a CUDA driver has
+ * devices, each GPU's pinned and pageable host-to-device and device-to-host
+ * bandwidth. Reads either a probe file it writes into the
  * folder and removes, or files that are already there (the weights being
  * benchmarked), which then need no write access.
  *
@@ -14,6 +15,7 @@ import { freeBytes } from "../ffi/libc.ts";
 import type { MachineLimits } from "../profile/profile.ts";
 import { evictFromPageCache } from "../run/cache_state.ts";
 import { fillRandomWords } from "../util/random.ts";
+import { type DeviceProbeOptions, gpuNames, probeDevices } from "./device.ts";
 import { limitsKey, readCachedLimits, writeCachedLimits } from "./limits.ts";
 import { probeMemoryCopy } from "./memory_copy.ts";
 import { probeCold, probeWarm, type SweepOptions, type Trial } from "./storage.ts";
@@ -28,7 +30,8 @@ export type ProbeStep =
   | { readonly step: "write"; readonly done: number; readonly total: number }
   | { readonly step: "cold"; readonly done: number; readonly total: number; readonly trial: Trial }
   | { readonly step: "warm" }
-  | { readonly step: "memory" };
+  | { readonly step: "memory" }
+  | { readonly step: "device"; readonly id: string; readonly done: number; readonly total: number };
 
 /** How to probe. */
 export interface ProbeOptions extends SweepOptions {
@@ -39,6 +42,8 @@ export interface ProbeOptions extends SweepOptions {
   /** Probe file size. @default {@link PROBE_FILE_BYTES}, or a quarter of the free space */
   readonly probeFileBytes?: number;
   readonly onStep?: (step: ProbeStep) => void;
+  /** Measure the GPUs' links too (`false` skips them; an object sets their copy size). @default true */
+  readonly devices?: boolean | Omit<DeviceProbeOptions, "onDevice">;
 }
 
 /** The machine's limits with the cold sweep's every point. */
@@ -62,16 +67,28 @@ export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> 
     const warm = await probeWarm(files, options.signal);
     options.onStep?.({ step: "memory" });
     const memoryCopyGBps = await probeMemoryCopy();
+    const devices = options.devices === false ? [] : await probeDevices({
+      ...(typeof options.devices === "object" ? options.devices : {}),
+      onDevice: (id, done, total) => options.onStep?.({ step: "device", id, done, total }),
+    });
     const limits: MachineLimits = {
       measuredAt: new Date().toISOString(),
-      key: await limitsKey(options.path),
+      key: await limitsKey(options.path, gpuNames()),
       storage: {
         path: await Deno.realPath(options.path),
         cold: cold && { gbps: cold.gbps, blockSize: cold.blockSize, depth: cold.depth },
         warm: { gbps: warm },
       },
       memoryCopyGBps,
-      devices: [],
+      devices: devices.map((
+        { id, pinnedH2DGBps, pageableH2DGBps, pinnedD2HGBps, pageableD2HGBps },
+      ) => ({
+        id,
+        pinnedH2DGBps,
+        pageableH2DGBps,
+        pinnedD2HGBps,
+        pageableD2HGBps,
+      })),
     };
     return { limits, trials: cold?.trials ?? [] };
   } finally {
@@ -129,7 +146,7 @@ export async function limitsForFiles(
 ): Promise<{ limits: MachineLimits; cached: boolean } | undefined> {
   if (files.length === 0) return undefined;
   const path = dirname(files[0]!);
-  const cached = await readCachedLimits(await limitsKey(path), options.dir);
+  const cached = await readCachedLimits(await limitsKey(path, gpuNames()), options.dir);
   if (cached) return { limits: cached, cached: true };
   let size = 0;
   for (const file of files) size += (await Deno.stat(file)).size;

@@ -18,6 +18,7 @@
  */
 
 import { readProcText } from "../ffi/procfs.ts";
+import { type GpuInfo, gpuInventory } from "../gpu/inventory.ts";
 
 /** Where a set of weights is stored. */
 export interface Storage {
@@ -49,6 +50,9 @@ export interface Environment {
   readonly deno: { readonly deno: string; readonly v8: string; readonly typescript: string };
   readonly git: { readonly commit: string | null; readonly dirty: boolean | null };
   readonly storage: readonly Storage[];
+  /** The GPUs (NVML, else nvidia-smi), and where the list came from or why it is empty. */
+  readonly gpus?: readonly GpuInfo[];
+  readonly gpuInventory?: { readonly source: string; readonly reason?: string };
 }
 
 const PROJECT_ROOT = new URL("../../", import.meta.url);
@@ -70,6 +74,7 @@ export async function collectEnvironment(paths: readonly string[]): Promise<Envi
     deno: { ...Deno.version },
     git: await gitState(),
     storage,
+    ...(await gpus()),
   };
 }
 
@@ -152,6 +157,16 @@ async function gitState(): Promise<Environment["git"]> {
   } catch {
     return { commit: null, dirty: null };
   }
+}
+
+async function gpus(): Promise<Pick<Environment, "gpus" | "gpuInventory">> {
+  const inventory = await gpuInventory();
+  return {
+    gpus: inventory.gpus,
+    gpuInventory: inventory.reason === undefined
+      ? { source: inventory.source }
+      : { source: inventory.source, reason: inventory.reason },
+  };
 }
 
 function tryOr<T>(read: () => T, fallback: T): T {

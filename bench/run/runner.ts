@@ -26,13 +26,14 @@ import {
   targetFootprint,
 } from "../strategies/strategy.ts";
 import { openTarget } from "../targets/registry.ts";
-import type { Target } from "../targets/target.ts";
+import type { DeviceLoadMeasure, DeviceReleaseMeasure, Target } from "../targets/target.ts";
 import { type CacheOutcome, prepareCacheState } from "./cache_state.ts";
 import { type TensorDigests, tensorDigests } from "./digests.ts";
 import { readMemory, resetPeakRss } from "./memory.ts";
 import type { Case } from "./plan.ts";
 import { type Phase, Recorder, type Span } from "./recorder.ts";
 import { verifyLoad } from "./verify.ts";
+import { verifySampled } from "./verify_sampled.ts";
 
 /** V8's collector, when the process runs with `--v8-flags=--expose-gc`. */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
@@ -57,6 +58,14 @@ export interface RunOptions {
   readonly gate?: (slot: { readonly caseIndex: number; readonly round: number }) => Promise<
     { readonly lateMs: number } | void
   >;
+  /**
+   * `all` hashes every loaded byte against the source; `sampled` checks every
+   * placement and a few windows of each tensor (`verify_sampled.ts`), for
+   * models too large to hash each sample.
+   *
+   * @default "all"
+   */
+  readonly verify?: "all" | "sampled";
 }
 
 /** Progress the runner reports. */
@@ -116,6 +125,13 @@ export interface Sample {
   readonly verified: boolean;
   /** Every phase, in milliseconds from the start of the load; verify and free come after it. */
   readonly spans: readonly Span[];
+  /**
+   * What a GPU target measured around the load: device memory before, after
+   * and once released, its peak, and the host-to-device copies by CUDA events.
+   */
+  readonly device?: Omit<DeviceLoadMeasure, "gpuMemory"> & DeviceReleaseMeasure;
+  /** Device memory in use over the load, `t` in ms from its start (what report/ draws). */
+  readonly gpuMemory?: readonly { readonly t: number; readonly usedBytes: number }[] | null;
 }
 
 /** What became of a case. */
@@ -221,7 +237,9 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
         const warmup = round < options.warmup;
         try {
-          entry.samples.push(await takeSample(entry, round, warmup, runStart, options.gate));
+          entry.samples.push(
+            await takeSample(entry, round, warmup, runStart, options.gate, options.verify ?? "all"),
+          );
         } catch (error) {
           entry.error = error instanceof Error ? error.message : String(error);
           entry.target.freeAll();
@@ -302,6 +320,7 @@ async function takeSample(
   warmup: boolean,
   runStart: number,
   gate: RunOptions["gate"],
+  verify: "all" | "sampled",
 ): Promise<Sample> {
   const sampleStart = performance.now();
   // A collection now, where V8 exposes it (--expose-gc), keeps the last sample's garbage from
@@ -325,6 +344,7 @@ async function takeSample(
   const before = peakKnown ? readMemory() : undefined;
 
   const recorder = new Recorder();
+  const meter = entry.target.meterLoad?.(recorder.origin);
   const startedAt = recorder.origin - runStart;
   const startedAtEpochMs = performance.timeOrigin + recorder.origin;
   const result: LoadResult = await entry.strategy.load({
@@ -334,14 +354,20 @@ async function takeSample(
   });
   const durationMs = recorder.now();
   const memory = peakKnown ? readMemory() : undefined;
+  const loaded = meter?.loaded();
 
   const verification = recorder.time(
     "verify",
-    () => verifyLoad(entry.weights, entry.digests, result, entry.target),
+    () =>
+      verify === "sampled"
+        ? verifySampled(entry.weights, result, entry.target, { seed: round + 1 })
+        : verifyLoad(entry.weights, entry.digests, result, entry.target),
   );
   recorder.time("free", () => {
     for (const buffer of result.buffers) entry.target.free(buffer);
   });
+  // Throws DeviceLeakError where device or pinned memory did not come back: the case errors.
+  const released = meter?.released();
   const afterLoadMs = spanTime(recorder.spans, durationMs, ["verify", "free"]);
   const harnessMs = performance.now() - sampleStart - prepareMs - cachePrepMs - gateMs -
     durationMs - afterLoadMs;
@@ -368,6 +394,18 @@ async function takeSample(
     cachePrepMs,
     verified: true,
     spans: recorder.spans,
+    ...(loaded === undefined ? {} : {
+      device: {
+        memoryBeforeBytes: loaded.memoryBeforeBytes,
+        memoryAfterBytes: loaded.memoryAfterBytes,
+        peakMemoryBytes: loaded.peakMemoryBytes,
+        gpuMemorySource: loaded.gpuMemorySource,
+        h2dEventMs: loaded.h2dEventMs,
+        h2dBytes: loaded.h2dBytes,
+        memoryReleasedBytes: released!.memoryReleasedBytes,
+      },
+      gpuMemory: loaded.gpuMemory.length > 0 ? loaded.gpuMemory : null,
+    }),
   };
 }
 

@@ -19,9 +19,11 @@ import { fullRead } from "./full_read.ts";
 import { gds } from "./gds.ts";
 import { mmap } from "./mmap.ts";
 import { parallel } from "./parallel.ts";
+import { pinned } from "./pinned.ts";
 import { prestaged } from "./prestaged.ts";
 import { quantized } from "./quantized.ts";
 import { sharded } from "./sharded.ts";
+import { streamed } from "./streamed.ts";
 import type { StrategyDefinition } from "./strategy.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -33,6 +35,8 @@ export const STRATEGIES: Readonly<Record<string, AnyDefinition>> = {
   [mmap.name]: mmap,
   [parallel.name]: parallel,
   [direct.name]: direct,
+  [pinned.name]: pinned,
+  [streamed.name]: streamed,
   [prestaged.name]: prestaged,
   [quantized.name]: quantized,
   [sharded.name]: sharded,

@@ -30,7 +30,7 @@
 import { libc } from "../ffi/libc.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { forEachChunk } from "../util/parallel.ts";
-import type { DeviceBuffer, Target, TargetInfo } from "./target.ts";
+import type { DeviceBuffer, HostStaging, Target, TargetInfo } from "./target.ts";
 
 /** Alignment of allocations, as CUDA aligns device allocations. @default 256 */
 export const HOST_ALIGNMENT = 256;
@@ -131,6 +131,29 @@ export class HostTarget implements Target {
     return Promise.resolve();
   }
 
+  /** Ordinary host memory: there is nothing to pin for a copy within host memory. */
+  allocatePinned(bytes: number): HostStaging {
+    return hostStaging(bytes);
+  }
+
+  /** The same copy as {@link copyIn}, done when it resolves. */
+  copyInAsync(
+    buffer: DeviceBuffer,
+    offset: number,
+    source: HostStaging,
+    sourceOffset: number,
+    length: number,
+  ): Promise<void> {
+    if (sourceOffset < 0 || length < 0 || sourceOffset + length > source.size) {
+      return Promise.reject(
+        new RangeError(
+          `Range ${sourceOffset}+${length} outside a ${source.size}-byte staging buffer`,
+        ),
+      );
+    }
+    return this.copyIn(buffer, offset, source.pointer(sourceOffset), length);
+  }
+
   readBack(buffer: DeviceBuffer, offset: number, length: number): Uint8Array {
     this.#pointer(buffer, offset, length);
     return this.#arena!.view((buffer as HostBuffer).offset + offset, length);
@@ -180,6 +203,25 @@ export class HostTarget implements Target {
     }
     return this.#arena!.pointer(host.offset + offset);
   }
+}
+
+/**
+ * Staging in ordinary (pageable) host memory, outside the JavaScript heap:
+ * what a target without pinned memory offers, and what strategies fall back to.
+ */
+export function hostStaging(bytes: number): HostStaging {
+  const memory = NativeMemory.allocate(Math.max(bytes, 1));
+  return {
+    size: bytes,
+    pinned: false,
+    get closed() {
+      return memory.closed;
+    },
+    pointer: (offset = 0) => memory.pointer(offset),
+    view: (offset, length) => memory.view(offset, length),
+    close: () => memory.close(),
+    [Symbol.dispose]: () => memory.close(),
+  };
 }
 
 function alignUp(value: number, alignment: number): number {

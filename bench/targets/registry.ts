@@ -1,6 +1,7 @@
 /**
  * Opens targets by the ids users write, and decides what `auto` means on
- * this machine.
+ * this machine: `cuda:0` when the CUDA driver loads and has a device, else
+ * `host`, with the reason in words either way.
  *
  * @example
  * ```ts
@@ -9,7 +10,9 @@
  *
  * using host = openTarget("host");
  * assert.equal(host.id, "host");
- * assert.ok(resolveAutoTarget().reason.length > 0);
+ * const auto = resolveAutoTarget();
+ * assert.ok(auto.id === "host" || auto.id === "cuda:0");
+ * assert.ok(auto.reason.length > 0);
  * assert.throws(() => openTarget("tpu"), /Unknown target "tpu"/);
  * ```
  *
@@ -17,32 +20,36 @@
  */
 
 import { InputError } from "../errors.ts";
+import { type CudaAvailability, cudaAvailability, CudaTarget } from "./cuda.ts";
 import { HostTarget } from "./host.ts";
 import type { Target } from "./target.ts";
 
-/** The CUDA driver library a GPU target would load. */
-export const CUDA_DRIVER_LIBRARY = "libcuda.so.1";
+export { CUDA_DRIVER_LIBRARY } from "./cuda.ts";
 
-/** Opens the target `id`; throws {@link InputError} for one this build cannot open. */
+/**
+ * Opens the target `id`; throws {@link InputError} (exit 2) for one this
+ * machine cannot open: an unknown id, no CUDA driver, a driver that fails to
+ * initialise (its CUDA error named), a device ordinal out of range.
+ */
 export function openTarget(id: string): Target {
   if (id === "host") return new HostTarget();
-  if (/^cuda:\d+$/.test(id)) {
-    throw new InputError(
-      `Target "${id}" is not available: this build has no CUDA target yet (use host)`,
-    );
-  }
+  const cuda = /^cuda:(\d+)$/.exec(id);
+  if (cuda) return CudaTarget.open(Number(cuda[1]));
   throw new InputError(`Unknown target "${id}" (expected host or cuda:N)`);
 }
 
 /** What `auto` resolves to, and why, in words for the user. */
-export function resolveAutoTarget(): { id: string; reason: string } {
-  try {
-    Deno.dlopen(CUDA_DRIVER_LIBRARY, {}).close();
-  } catch {
-    return { id: "host", reason: `no CUDA driver (${CUDA_DRIVER_LIBRARY} not found)` };
-  }
+export function resolveAutoTarget(
+  availability: () => CudaAvailability = cudaAvailability,
+): { id: string; reason: string } {
+  const cuda = availability();
+  if (!cuda.available) return { id: "host", reason: cuda.reason };
+  const version = `${Math.floor(cuda.version / 1000)}.${(cuda.version % 1000) / 10}`;
+  const count = cuda.devices.length;
   return {
-    id: "host",
-    reason: `a CUDA driver is present, but this build has no CUDA target yet`,
+    id: "cuda:0",
+    reason: `CUDA driver ${version}, ${count} device${count === 1 ? "" : "s"}: cuda:0 is ${
+      cuda.devices[0]!.name
+    }`,
   };
 }

@@ -4,6 +4,18 @@
  * hand it host pointers, so a new target plugs in without changing any
  * strategy.
  *
+ * Two optional extensions, which every strategy must work without:
+ *
+ * - Staging: {@link Target.allocatePinned} gives host memory the target
+ *   copies from fastest (page-locked on a GPU; ordinary memory on `host`),
+ *   and {@link Target.copyInAsync} queues a copy from it (on a stream, on a
+ *   GPU) that resolves once the bytes have landed and the staging may be
+ *   reused. The target keeps the staging alive until then.
+ * - Metering: {@link Target.meterLoad} measures a load from outside it —
+ *   device memory before and after, its peak and timeline, the time of the
+ *   host-to-device copies by the device's own clock — and checks that every
+ *   byte of device and pinned memory came back after release.
+ *
  * @module
  */
 
@@ -13,6 +25,84 @@ export interface DeviceBuffer {
   readonly target: string;
   /** Its size in bytes. */
   readonly size: number;
+}
+
+/**
+ * Host memory for staging copies into a target: page-locked (pinned) on a GPU,
+ * so copies run at the link's speed and can be queued; ordinary memory on
+ * `host`. `close()` is safe to call twice, and waits for queued copies.
+ */
+export interface HostStaging extends Disposable {
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Whether the memory is page-locked for DMA. */
+  readonly pinned: boolean;
+  /** True once closed. */
+  readonly closed: boolean;
+  /** The address of byte `offset`. */
+  pointer(offset?: number): Deno.PointerObject;
+  /** A view of `length` bytes from `offset`; valid until `close()`. */
+  view(offset: number, length: number): Uint8Array;
+  /** Releases the memory once no queued copy reads it; later calls do nothing. */
+  close(): void;
+}
+
+/** Options of {@link Target.allocatePinned}. */
+export interface StagingOptions {
+  /**
+   * The caller keeps the staging across loads (a pool), so a load's meter
+   * does not count it as leaked; it is still freed with the target.
+   *
+   * @default false
+   */
+  readonly retained?: boolean;
+}
+
+/** What {@link LoadMeter.loaded} measured, right after a load. */
+export interface DeviceLoadMeasure {
+  /** Device memory in use (total − free) when the load started. */
+  readonly memoryBeforeBytes: number;
+  /** Device memory in use right after the load, before verification and release. */
+  readonly memoryAfterBytes: number;
+  /** The most device memory in use during the load, from the sampler; null without one. */
+  readonly peakMemoryBytes: number | null;
+  /** Device memory in use over the load, `t` in ms from its start; empty without a sampler. */
+  readonly gpuMemory: readonly { readonly t: number; readonly usedBytes: number }[];
+  /** Where the timeline came from: `nvml`, `cuda` (cuMemGetInfo in a Worker), or why there is none. */
+  readonly gpuMemorySource: string;
+  /**
+   * Milliseconds from the start of the load's first host-to-device copy to the
+   * end of its last, by the device's clock (CUDA events); null without copies.
+   */
+  readonly h2dEventMs: number | null;
+  /** Bytes copied host to device during the load. */
+  readonly h2dBytes: number;
+}
+
+/** What {@link LoadMeter.released} measured, after the load's buffers were freed. */
+export interface DeviceReleaseMeasure {
+  /** Device memory in use after release. */
+  readonly memoryReleasedBytes: number;
+}
+
+/** Measures one load from outside it; made by {@link Target.meterLoad} just before the load. */
+export interface LoadMeter {
+  /** Right after the load, before verification. */
+  loaded(): DeviceLoadMeasure;
+  /**
+   * After the load's buffers are freed: throws {@link DeviceLeakError} when
+   * device memory did not return to its level before the load, or pinned
+   * staging allocated during the load (not retained) is still open.
+   */
+  released(): DeviceReleaseMeasure;
+}
+
+/** Device or pinned memory was not returned after a load: the case fails. */
+export class DeviceLeakError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceLeakError";
+  }
 }
 
 /** Facts about a target for the profile. */
@@ -52,6 +142,29 @@ export interface Target extends Disposable {
   free(buffer: DeviceBuffer): void;
   /** Frees every live buffer, after a load that failed part-way. */
   freeAll(): void;
+  /**
+   * Host memory to stage copies in, page-locked where the target is a GPU.
+   * Strategies fall back to ordinary memory where a target lacks it.
+   */
+  allocatePinned?(bytes: number, options?: StagingOptions): HostStaging;
+  /**
+   * Queues a copy of `length` bytes of `source` at `sourceOffset` to `buffer`
+   * at `offset` (on a stream, on a GPU), and resolves once they have landed
+   * and `source` may be written again. Copies queued back to back overlap
+   * with whatever the caller does meanwhile (reading the next chunk).
+   */
+  copyInAsync?(
+    buffer: DeviceBuffer,
+    offset: number,
+    source: HostStaging,
+    sourceOffset: number,
+    length: number,
+  ): Promise<void>;
+  /**
+   * Starts measuring a load that starts now; `origin` is the
+   * `performance.now()` its times count from (the recorder's origin).
+   */
+  meterLoad?(origin: number): LoadMeter;
   /** Releases everything the target holds; safe to call twice. */
   close(): void;
 }
