@@ -18,6 +18,7 @@
 
 import Table from "cli-table3";
 import type { Profile, ProfileCase } from "../profile/profile.ts";
+import type { Sample } from "../run/runner.ts";
 import { PHASES } from "../run/recorder.ts";
 import { NOISY_CV } from "../stats/summary.ts";
 import { formatBytes } from "../util/size.ts";
@@ -115,7 +116,7 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
   const d = s.durationMs;
   const phases = PHASES.filter((p) => s.phases[p] !== undefined)
     .map((p) => `${p} ${formatMs(s.phases[p]!.median)}`).join(" · ");
-  const notes: string[] = [];
+  const notes: string[] = strategyNotes(c.samples.filter((sample) => !sample.warmup).at(-1));
   if (d.noisy) {
     notes.push(
       paint(`noisy (CV ${(d.cv * 100).toFixed(0)}% > ${NOISY_CV * 100}%)`, "yellow", color),
@@ -155,6 +156,29 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
     `${c.cache} ${(residency * 100).toFixed(residency > 0 && residency < 0.001 ? 2 : 1)}%`,
     notes.join("; "),
   ];
+}
+
+/** What a strategy reported about its last load that the columns do not show. */
+function strategyNotes(sample: Sample | undefined): string[] {
+  if (!sample) return [];
+  const notes: string[] = [];
+  const sources = sample.bytesBySource;
+  if (sources) {
+    notes.push(
+      Object.entries(sources).map(([tier, bytes]) => `${formatBytes(bytes)} from ${tier}`).join(
+        ", ",
+      ),
+    );
+  }
+  const details = sample.details ?? {};
+  if (typeof details.path === "string") notes.push(`dequantized on ${details.path}`);
+  if (typeof details.cufileMode === "string") notes.push(`cuFile ${details.cufileMode}`);
+  if (
+    typeof details.effectiveReaders === "number" && details.effectiveReaders !== details.readers
+  ) {
+    notes.push(`${details.effectiveReaders} readers had work`);
+  }
+  return notes;
 }
 
 /** Milliseconds as a short duration: `0.421 ms`, `412.3 ms`, `1.234 s`. */

@@ -87,3 +87,20 @@ Deno.test("durations read naturally at every scale", () => {
   assert.equal(formatDuration(999.94), "999.9 ms");
   assert.equal(formatDuration(61_000), "61.000 s");
 });
+
+Deno.test("strategies' own facts appear as notes: bytes by tier, dequantization path", () => {
+  const profile = syntheticProfile();
+  const [first, ...rest] = profile.cases;
+  const noted = {
+    ...first!,
+    samples: first!.samples.map((s) => ({
+      ...s,
+      bytesBySource: { source: 512 * 1024 ** 2, staging: 0 },
+      details: { path: "cpu", readers: 4, effectiveReaders: 2 },
+    })),
+  };
+  const text = renderTable({ ...profile, cases: [noted, ...rest] });
+  assert.match(text, /512\.00 MiB from source, 0 B from/);
+  assert.match(text, /dequantized on cpu/);
+  assert.match(text, /2 readers had work/);
+});
