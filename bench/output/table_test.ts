@@ -102,9 +102,9 @@ Deno.test("strategies' own facts appear as notes: bytes by tier, dequantization 
   const text = renderTable({ ...profile, cases: [noted, ...rest] });
   // The notes column of the first case, its wrapped lines joined.
   const lines = text.split("\n");
-  const first = lines.findIndex((line) => line.includes("full-read · cold"));
-  const end = lines.findIndex((line, i) => i > first && line.startsWith("├"));
-  const notes = lines.slice(first, end).map((line) => line.split("│").at(-2)!.trim()).join(" ");
+  const row = lines.findIndex((line) => line.includes("full-read · cold"));
+  const end = lines.findIndex((line, i) => i > row && line.startsWith("├"));
+  const notes = lines.slice(row, end).map((line) => line.split("│").at(-2)!.trim()).join(" ");
   assert.match(notes, /512\.00 MiB from source, 0 B from staging/);
   assert.match(notes, /dequantized on cpu/);
   assert.match(notes, /2 readers had work/);
