@@ -240,7 +240,7 @@ const scenario = parseScenario({
   targets: ["host"],
   cache: ["cold", "warm"],
   runs,
-  warmup: 0,
+  warmup: 1,
 }, "perf");
 
 for (let round = 0; round < rounds; round++) {
@@ -248,7 +248,7 @@ for (let round = 0; round < rounds; round++) {
     prepareCacheState(peer.cold ? "cold" : "warm", [file]);
     record(`${peer.name}|${peer.cold ? "cold" : "warm"}`, await peer.measure());
   }
-  const run = await runCases(planCases(scenario), { runs, warmup: 0, fixtureRoot });
+  const run = await runCases(planCases(scenario), { runs, warmup: 1, fixtureRoot });
   for (const { case: c, outcome } of run.cases) {
     const stats = caseStats(outcome.samples);
     if (outcome.state !== "completed" || !stats) {
@@ -256,7 +256,7 @@ for (let round = 0; round < rounds; round++) {
       continue;
     }
     record(`weightbench ${c.strategyLabel}|${c.cache}`, gbps(stats.durationMs.median / 1000));
-    harness.push(...outcome.samples.map((s) => s.harnessMs));
+    harness.push(...outcome.samples.filter((s) => !s.warmup).map((s) => s.harnessMs));
     if (stats.loadRssBytes) {
       addedRss.set(
         c.strategyLabel,
