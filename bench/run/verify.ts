@@ -40,6 +40,50 @@ export interface Verification {
   readonly bytes: number;
 }
 
+/**
+ * Which tensors of `weights` a load placed: each must come from the source,
+ * once, and every one must arrive. Both verifiers keep their books with it.
+ */
+export class PlacementLedger {
+  readonly #placed = new Set<string>();
+
+  constructor(readonly weights: WeightSet, readonly targetId: string) {}
+
+  /**
+   * Records `tensor` of `file` and returns what the source knows of it
+   * (`found`); throws when the source lacks it or it was placed already.
+   */
+  claim<T>(file: string, tensor: string, found: T | undefined): T {
+    const key = digestKey(file, tensor);
+    if (found === undefined) {
+      throw new VerificationError(`Tensor "${tensor}" from "${file}" is not in the source`);
+    }
+    if (this.#placed.has(key)) {
+      throw new VerificationError(`Tensor "${tensor}" from "${file}" was placed twice`);
+    }
+    this.#placed.add(key);
+    return found;
+  }
+
+  /** Tensors placed so far. */
+  get size(): number {
+    return this.#placed.size;
+  }
+
+  /** Throws unless every tensor of the weights was placed. */
+  assertComplete(): void {
+    if (this.#placed.size === this.weights.tensorCount) return;
+    const missing = this.weights.files.flatMap((f) =>
+      f.index.tensors.filter((t) => !this.#placed.has(digestKey(f.path, t.name))).map((t) => t.name)
+    );
+    throw new VerificationError(
+      `${missing.length} of ${this.weights.tensorCount} tensors never reached ${this.targetId}, first "${
+        missing[0]
+      }"`,
+    );
+  }
+}
+
 /** Throws {@link VerificationError} unless `result` holds every tensor of `weights` intact. */
 export function verifyLoad(
   weights: WeightSet,
@@ -47,19 +91,12 @@ export function verifyLoad(
   result: LoadResult,
   target: Target,
 ): Verification {
-  const placed = new Set<string>();
+  const ledger = new PlacementLedger(weights, target.id);
   let bytes = 0;
   let sources: Map<string, TensorInfo> | undefined;
   for (const { file, tensor, buffer, offset, transform } of result.placements) {
     const key = digestKey(file, tensor.name);
-    const expected = digests.get(key);
-    if (expected === undefined) {
-      throw new VerificationError(`Tensor "${tensor.name}" from "${file}" is not in the source`);
-    }
-    if (placed.has(key)) {
-      throw new VerificationError(`Tensor "${tensor.name}" from "${file}" was placed twice`);
-    }
-    placed.add(key);
+    const expected = ledger.claim(file, tensor.name, digests.get(key));
     const length = transform === undefined ? tensor.byteLength : transform.byteLength;
     const hash = createHash("sha256");
     for (let start = 0; start < length; start += DIGEST_CHUNK) {
@@ -85,17 +122,8 @@ export function verifyLoad(
     }
     bytes += tensor.byteLength;
   }
-  if (placed.size !== weights.tensorCount) {
-    const missing = weights.files.flatMap((f) =>
-      f.index.tensors.filter((t) => !placed.has(digestKey(f.path, t.name))).map((t) => t.name)
-    );
-    throw new VerificationError(
-      `${missing.length} of ${weights.tensorCount} tensors never reached ${target.id}, first "${
-        missing[0]
-      }"`,
-    );
-  }
-  return { tensors: placed.size, bytes };
+  ledger.assertComplete();
+  return { tensors: ledger.size, bytes };
 }
 
 /** Digests of reference transforms, kept with the source digests they were checked against. */

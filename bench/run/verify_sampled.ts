@@ -28,7 +28,8 @@ import type { WeightSet } from "../formats/weights.ts";
 import type { LoadResult } from "../strategies/strategy.ts";
 import type { Target } from "../targets/target.ts";
 import { digestKey } from "./digests.ts";
-import { type Verification, VerificationError } from "./verify.ts";
+import { PlacementLedger, type Verification, VerificationError } from "./verify.ts";
+import { seededRandom } from "../util/random.ts";
 
 /** Bytes per window. @default 64 KiB */
 export const SAMPLE_WINDOW_BYTES = 64 << 10;
@@ -63,13 +64,9 @@ export function sampleWindows(
 ): { start: number; length: number }[] {
   if (length <= window * count) return length === 0 ? [] : [{ start: 0, length }];
   const starts = new Set<number>([0, length - window]);
-  let state = (seed * 2654435761) >>> 0 || 1;
+  const random = seededRandom(seed);
   for (let i = 0; i < Math.max(0, count - 2) * 4 && starts.size < count; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    const slot = state % Math.floor(length / window);
+    const slot = Math.floor(random() * Math.floor(length / window));
     starts.add(Math.min(slot * window, length - window));
   }
   return [...starts].sort((a, b) => a - b).map((start) => ({ start, length: window }));
@@ -92,20 +89,12 @@ export function verifySampled(
     weights.files.flatMap((f) => f.index.tensors.map((t) => [digestKey(f.path, t.name), t])),
   );
   const files = new Map<string, NativeFile>();
-  const placed = new Set<string>();
+  const ledger = new PlacementLedger(weights, target.id);
   let bytes = 0;
   let sampledBytes = 0;
   try {
     for (const { file, tensor, buffer, offset, transform } of result.placements) {
-      const key = digestKey(file, tensor.name);
-      const source = expected.get(key);
-      if (source === undefined) {
-        throw new VerificationError(`Tensor "${tensor.name}" from "${file}" is not in the source`);
-      }
-      if (placed.has(key)) {
-        throw new VerificationError(`Tensor "${tensor.name}" from "${file}" was placed twice`);
-      }
-      placed.add(key);
+      const source = ledger.claim(file, tensor.name, expected.get(digestKey(file, tensor.name)));
       if (source.offset !== tensor.offset || source.byteLength !== tensor.byteLength) {
         throw new VerificationError(
           `Tensor "${tensor.name}" from "${file}" was placed as ${tensor.offset}+${tensor.byteLength} bytes, where the source has ${source.offset}+${source.byteLength}`,
@@ -120,7 +109,7 @@ export function verifySampled(
         handle = NativeFile.open(file);
         files.set(file, handle);
       }
-      const seed = (options.seed ?? 1) + placed.size;
+      const seed = (options.seed ?? 1) + ledger.size;
       for (const w of sampleWindows(tensor.byteLength, window, count, seed)) {
         const truth = handle.readBytes(tensor.offset + w.start, w.length);
         const loaded = target.readBack(buffer, offset + w.start, w.length);
@@ -140,15 +129,6 @@ export function verifySampled(
   } finally {
     for (const handle of files.values()) handle.close();
   }
-  if (placed.size !== weights.tensorCount) {
-    const missing = weights.files.flatMap((f) =>
-      f.index.tensors.filter((t) => !placed.has(digestKey(f.path, t.name))).map((t) => t.name)
-    );
-    throw new VerificationError(
-      `${missing.length} of ${weights.tensorCount} tensors never reached ${target.id}, first "${
-        missing[0]
-      }"`,
-    );
-  }
-  return { tensors: placed.size, bytes, sampledBytes };
+  ledger.assertComplete();
+  return { tensors: ledger.size, bytes, sampledBytes };
 }
