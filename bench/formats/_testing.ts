@@ -154,6 +154,26 @@ export interface FuzzReport {
   /** Distinct error messages with numbers and quoted names taken out. */
   readonly checks: ReadonlySet<string>;
   readonly slowestMs: number;
+  readonly iterations: number;
+  /** Wall time of the whole run. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * The verdict every fuzz test wants of a run, printed: some mutants parse and
+ * some fail, at least `minChecks` distinct checks fired, no parse was slow.
+ */
+export function assertFuzzed(label: string, report: FuzzReport, minChecks = 0): void {
+  assert.ok(report.parsed > 0 && report.failed > 0, JSON.stringify(report));
+  assert.ok(
+    report.checks.size >= minChecks,
+    `only ${report.checks.size} checks: ${[...report.checks].join(" | ")}`,
+  );
+  assert.ok(report.slowestMs < 200, `slowest parse ${report.slowestMs} ms`);
+  console.log(
+    `${label}: ${report.iterations} mutants in ${report.elapsedMs.toFixed(0)} ms, ` +
+      `${report.parsed} parsed, ${report.checks.size} distinct errors`,
+  );
 }
 
 /**
@@ -173,6 +193,7 @@ export function fuzzFormat(
     readonly check?: (index: WeightFileIndex, file: Uint8Array, where: string) => void;
   },
 ): FuzzReport {
+  const began = performance.now();
   const mutations = options.mutations ?? BINARY_MUTATIONS;
   const names = Object.keys(mutations);
   let parsed = 0;
@@ -226,5 +247,12 @@ export function fuzzFormat(
     }
     options.check?.(index, file, where);
   }
-  return { parsed, failed, checks, slowestMs };
+  return {
+    parsed,
+    failed,
+    checks,
+    slowestMs,
+    iterations: options.iterations,
+    elapsedMs: performance.now() - began,
+  };
 }
