@@ -17,7 +17,7 @@ import { mergeCommand } from "./cli/merge_command.ts";
 import { nightlyCommand } from "./cli/nightly_command.ts";
 import { probeCommand } from "./cli/probe_command.ts";
 import { reportCommand } from "./cli/report_command.ts";
-import { InputError } from "./errors.ts";
+import { InputError } from "./util/errors.ts";
 import { didYouMean } from "./util/suggest.ts";
 
 const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {

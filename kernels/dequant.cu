@@ -3,10 +3,10 @@
 // dequantize_row_* in float32, then rounded to FP16 to nearest even; a NaN
 // comes out as the canonical 0x7e00).
 //
-// Compiled to PTX with `deno task kernels` (kernels/build.ts runs
+// Compiled to PTX with `deno task kernels` (tools/build_kernels.ts runs
 // `nvcc -ptx -arch=compute_80`, so the driver JIT-compiles it for sm_80 and
 // newer: A100, H100, H200), committed as dequant.ptx and loaded at run time
-// with cuModuleLoadData. kernels/ptx_test.ts checks that the PTX is current.
+// with cuModuleLoadData. tools/build_kernels_test.ts checks that the PTX is current.
 //
 // Every kernel takes (const uint8_t *src, uint16_t *dst, uint64_t n), where
 // n is the number of threads that do work; launch ceil(n / 256) blocks of

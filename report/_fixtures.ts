@@ -7,13 +7,13 @@
  * @module
  */
 
-import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+import { syntheticProfile } from "../profiles/_synthetic.ts";
 import {
   caseStats,
   type MachineLimits,
   type Profile,
   type ProfileCase,
-} from "../bench/profile/profile.ts";
+} from "../profiles/profile.ts";
 import type { Sample } from "../bench/run/runner.ts";
 import type { GpuMemorySample } from "./model.ts";
 

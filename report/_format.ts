@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatDuration } from "../bench/output/table.ts";
+import { formatDuration } from "./table.ts";
 import { formatBytes } from "../bench/util/size.ts";
 
 /** The mark for a value that is not known. */

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Page } from "playwright-core";
-import type { Profile } from "../bench/profile/profile.ts";
+import type { Profile } from "../profiles/profile.ts";
 import { testUnless, withTempDir } from "../bench/util/testing.ts";
 import { browserSkipReason, checkPage, launchBrowser, type PageCheck } from "./_browser.ts";
 import {
@@ -28,7 +28,7 @@ import { renderHtml } from "./html.ts";
 import { buildReport } from "./model.ts";
 import { renderIndex } from "./site.ts";
 
-const ARTIFACTS = new URL("./.artifacts/", import.meta.url);
+const ARTIFACTS = new URL(".artifacts/", import.meta.url);
 
 /** The checks every page must pass. */
 function assertClean(check: PageCheck, file: string, name: string): void {

@@ -19,7 +19,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { syntheticProfile } from "../profiles/_synthetic.ts";
  * import { buildReport } from "./model.ts";
  * import { renderBmf, renderGab } from "./dashboards.ts";
  *

@@ -15,7 +15,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { syntheticProfile } from "../profiles/_synthetic.ts";
  * import { buildReport } from "./model.ts";
  * import { renderHtml } from "./html.ts";
  *
@@ -30,7 +30,7 @@
  * @module
  */
 
-import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../bench/stats/compare.ts";
+import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../bench/compare/significance.ts";
 import type { Assets } from "./assets.ts";
 import { escapeHtml as h } from "./_escape.ts";
 import * as f from "./_format.ts";

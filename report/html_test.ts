@@ -11,7 +11,7 @@ import {
 import { loadAssets } from "./assets.ts";
 import { renderHtml } from "./html.ts";
 import { buildReport } from "./model.ts";
-import type { Profile } from "../bench/profile/profile.ts";
+import type { Profile } from "../profiles/profile.ts";
 
 /** Stand-ins for chart.js and the drawing script, so snapshots show only the report. */
 const STUB = { chartJs: "/* chart.js */", clientJs: "/* client */" };

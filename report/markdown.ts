@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { syntheticProfile } from "../profiles/_synthetic.ts";
  * import { buildReport } from "./model.ts";
  * import { renderMarkdown } from "./markdown.ts";
  *

@@ -3,7 +3,7 @@ import { assertSnapshot } from "../bench/util/testing.ts";
 import { baselineProfile, currentProfile, hostileProfile, unrelatedProfile } from "./_fixtures.ts";
 import { escapeMarkdown, renderMarkdown } from "./markdown.ts";
 import { buildReport } from "./model.ts";
-import type { Profile } from "../bench/profile/profile.ts";
+import type { Profile } from "../profiles/profile.ts";
 
 const markdown = (...profiles: Profile[]) =>
   renderMarkdown(buildReport(profiles.map((profile) => ({ profile }))));

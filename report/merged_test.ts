@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mergeProfiles } from "../bench/compare/merge_profiles.ts";
 import { herdProfiles, shardedProfiles } from "../bench/compare/_testing.ts";
-import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+import { syntheticProfile } from "../profiles/_synthetic.ts";
 import { buildReport } from "./model.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
@@ -90,7 +90,7 @@ Deno.test("report of merged profiles: node names are escaped, a missing shard is
 
 Deno.test("compare of two merged runs matches cases by id and tells each case's node", async () => {
   const { compareProfiles } = await import("../bench/compare/compare_profiles.ts");
-  const { renderComparisonTable } = await import("../bench/compare/render.ts");
+  const { renderComparisonTable } = await import("./compare_text.ts");
   const a = mergeProfiles(shardedProfiles(2)).profile;
   const b = mergeProfiles(shardedProfiles(3)).profile;
   const result = compareProfiles(a, b);

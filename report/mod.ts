@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { syntheticProfile } from "../profiles/_synthetic.ts";
  * import { buildReport, loadAssets, renderHtml, renderMarkdown } from "./mod.ts";
  *
  * const report = buildReport([{ profile: syntheticProfile() }]);

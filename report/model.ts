@@ -3,7 +3,7 @@
  * statistics, its timed load times and one representative sample, every
  * profile's environment as rows, and, for several profiles, each case matched
  * by id against the first profile with the ratio of medians, its confidence
- * interval and a verdict (from `bench/stats/compare.ts`).
+ * interval and a verdict (from `bench/compare/significance.ts`).
  *
  * Profiles are untrusted input: everything here is read defensively (a field
  * of the wrong type reads as unknown, never as a crash), and the builders of
@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../bench/profile/_synthetic.ts";
+ * import { syntheticProfile } from "../profiles/_synthetic.ts";
  * import { buildReport } from "./model.ts";
  *
  * const report = buildReport([{ profile: syntheticProfile() }]);
@@ -26,9 +26,9 @@
  * @module
  */
 
-import type { Profile } from "../bench/profile/profile.ts";
+import type { Profile } from "../profiles/profile.ts";
 import { type HerdSummary, herdSummary } from "../bench/compare/herd.ts";
-import { compareSamples, type Verdict } from "../bench/stats/compare.ts";
+import { compareSamples, type Verdict } from "../bench/compare/significance.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import { arr, bool, describe, num, obj, str } from "./_read.ts";
 import { commit, dateTime, gbps } from "./_format.ts";

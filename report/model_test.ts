@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Profile } from "../bench/profile/profile.ts";
+import type { Profile } from "../profiles/profile.ts";
 import { baselineProfile, currentProfile, limitsProfile, unrelatedProfile } from "./_fixtures.ts";
 import { buildReport } from "./model.ts";
 

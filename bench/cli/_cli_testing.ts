@@ -65,7 +65,7 @@ export async function cli(
   return result;
 }
 
-/** The `--allow-*` flags of deno.json's task `name`, so the children run as the tasks do. */
+/** The flags of deno.json's task `name` (its permission set, V8 flags), so the children run as the tasks do. */
 export function taskFlags(name: string): string[] {
   const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
     tasks: Record<string, { command: string }>;
@@ -79,7 +79,7 @@ export function taskFlags(name: string): string[] {
   );
   const flags = words.slice(2, main);
   assert.ok(
-    flags.every((flag) => flag.startsWith("--allow-") || flag.startsWith("--v8-flags=")),
+    flags.every((flag) => /^(-q|-P=[\w-]+|--allow-[\w-]+(=.*)?|--v8-flags=.*)$/.test(flag)),
     `unexpected flags: ${flags}`,
   );
   return flags;

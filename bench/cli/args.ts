@@ -20,7 +20,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;

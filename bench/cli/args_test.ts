@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
 
 const FLAGS = {

@@ -7,12 +7,12 @@
 
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError, InterruptedError } from "../errors.ts";
-import { renderHeading, renderTable } from "../output/table.ts";
+import { InputError, InterruptedError } from "../util/errors.ts";
+import { renderHeading, renderTable } from "../../report/table.ts";
 import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { collectEnvironment } from "../profile/environment.ts";
-import { buildProfile, writeProfile } from "../profile/profile.ts";
+import { collectEnvironment } from "../probe/environment.ts";
+import { buildProfile, writeProfile } from "../../profiles/profile.ts";
 import { type Case, planCases } from "../run/plan.ts";
 import { runCases, type RunResult } from "../run/runner.ts";
 import {
@@ -26,14 +26,14 @@ import {
 import { currentNode } from "../run/scheduler.ts";
 import { formatShard, parseShard, planIdentity, shardCases, type ShardSpec } from "../run/shard.ts";
 import { ensureFixture } from "../../fixtures/generate.ts";
-import { loadScenario } from "../scenario/load.ts";
-import { parseScenario, type Scenario } from "../scenario/schema.ts";
+import { loadScenario } from "../scenarios/load.ts";
+import { parseScenario, type Scenario } from "../scenarios/schema.ts";
 import { resolveAutoTarget } from "../targets/registry.ts";
 import { optionalEnv } from "../util/env.ts";
 import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
 import { ProbeProgress, Progress } from "./progress.ts";
 import { limitsForFiles } from "../probe/probe.ts";
-import type { HerdStart, MachineLimits, ShardInfo } from "../profile/profile.ts";
+import type { HerdStart, MachineLimits, ShardInfo } from "../../profiles/profile.ts";
 import type { WeightSet } from "../formats/weights.ts";
 import { isRemoteWeights } from "../stage/remote_weights.ts";
 

@@ -17,7 +17,7 @@ import {
   TESTDATA,
 } from "./_cli_testing.ts";
 import { basename, dirname, join } from "node:path";
-import { readProfile } from "../profile/profile.ts";
+import { readProfile } from "../../profiles/profile.ts";
 import { strategyNames } from "../strategies/registry.ts";
 
 /** The rows of a cli-table3 table, cells trimmed (wrapped lines are rows with an empty first cell). */

@@ -7,13 +7,13 @@
  */
 
 import { resolve } from "node:path";
-import { InputError } from "../errors.ts";
-import { readProfile } from "../profile/profile.ts";
+import { InputError } from "../util/errors.ts";
+import { readProfile } from "../../profiles/profile.ts";
 import { DEFAULT_BASELINE_DIR, writeBaseline } from "../compare/baseline.ts";
 import { compareProfiles } from "../compare/compare_profiles.ts";
 import { parseBy, parseFormat, parseFraction } from "../compare/options.ts";
-import { renderComparison } from "../compare/render.ts";
-import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../stats/compare.ts";
+import { renderComparison } from "../../report/compare_text.ts";
+import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../compare/significance.ts";
 import { parseFlags } from "./args.ts";
 
 const HELP = `Usage: deno task compare BASELINE CURRENT [options]

@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { syntheticProfile } from "../profile/_synthetic.ts";
-import type { Profile } from "../profile/profile.ts";
+import { syntheticProfile } from "../../profiles/_synthetic.ts";
+import type { Profile } from "../../profiles/profile.ts";
 import { variantProfile } from "../compare/_testing.ts";
 import { fingerprintOf } from "../compare/fingerprint.ts";
 import { assertInputError, cli, listTree, tempDir } from "./_cli_testing.ts";

@@ -13,7 +13,7 @@ import {
 } from "../../fixtures/format_writers.ts";
 import { type FixtureSpec, generateFixture } from "../../fixtures/generate.ts";
 import { DTYPE_BYTES, type FixtureDType, layoutNames } from "../../fixtures/layouts.ts";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { formatBytes, parseSize } from "../util/size.ts";
 import { parseFlags, positiveInteger } from "./args.ts";
 import { Progress } from "./progress.ts";

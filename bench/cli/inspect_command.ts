@@ -11,10 +11,10 @@
 
 import { basename } from "node:path";
 import Table from "cli-table3";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import { viewDigest, viewElementBytes, viewElements } from "../formats/views.ts";
-import { digestKey, tensorDigests } from "../run/digests.ts";
+import { digestKey, tensorDigests } from "../core/digests.ts";
 import { formatBytes } from "../util/size.ts";
 import { parseFlags } from "./args.ts";
 

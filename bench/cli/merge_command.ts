@@ -13,10 +13,10 @@
  */
 
 import { join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
-import { readProfile } from "../profile/profile.ts";
+import { InputError } from "../util/errors.ts";
+import { readProfile } from "../../profiles/profile.ts";
 import { type MergeInput, mergeProfiles } from "../compare/merge_profiles.ts";
-import { renderMergeSummary } from "../compare/render_merge.ts";
+import { renderMergeSummary } from "../../report/merge_text.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { parseFlags } from "./args.ts";
 

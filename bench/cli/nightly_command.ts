@@ -10,8 +10,8 @@
  */
 
 import { join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
-import { type Profile, readProfile } from "../profile/profile.ts";
+import { InputError } from "../util/errors.ts";
+import { type Profile, readProfile } from "../../profiles/profile.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import {
   baselinePath,
@@ -26,19 +26,19 @@ import {
   levelShifts,
   loadHistory,
 } from "../compare/history.ts";
-import { renderNightlySummary } from "../compare/nightly_summary.ts";
+import { renderNightlySummary } from "../../report/nightly_summary.ts";
 import { parseBy, parseFraction } from "../compare/options.ts";
-import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../stats/compare.ts";
+import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../compare/significance.ts";
 import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
 import { parseFlags, positiveInteger } from "./args.ts";
 import { benchCommand, DEFAULT_PROFILE_DIR } from "./bench_command.ts";
 
-/** The scenario run unless `--scenario` says otherwise (`bench/scenarios/nightly.json`). */
+/** The scenario run unless `--scenario` says otherwise (`bench/scenarios/builtin/nightly.json`). */
 export const NIGHTLY_SCENARIO = "nightly";
 
 const HELP = `Usage: deno task nightly [options]
 
-Runs the nightly scenario (bench/scenarios/nightly.json), adds the profile to
+Runs the nightly scenario (bench/scenarios/builtin/nightly.json), adds the profile to
 this machine's history, compares it with this machine's baseline
 (profiles/baselines/<machine>.json), searches the history for level shifts,
 and writes profile.json, report.html, summary.md and nightly.json into one

@@ -8,7 +8,7 @@
  */
 
 import Table from "cli-table3";
-import { InputError, InterruptedError } from "../errors.ts";
+import { InputError, InterruptedError } from "../util/errors.ts";
 import { writeCachedLimits } from "../probe/limits.ts";
 import { probeMachine } from "../probe/probe.ts";
 import type { Trial } from "../probe/storage.ts";

@@ -15,8 +15,8 @@
  */
 
 import { basename, dirname, extname, join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
-import { type Profile, readProfile } from "../profile/profile.ts";
+import { InputError } from "../util/errors.ts";
+import { type Profile, readProfile } from "../../profiles/profile.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { formatBytes } from "../util/size.ts";
 import { loadAssets } from "../../report/assets.ts";

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { baselineProfile, currentProfile, unrelatedProfile } from "../../report/_fixtures.ts";
 import { withTempDir } from "../util/testing.ts";
 import { reportCommand } from "./report_command.ts";
@@ -164,11 +164,11 @@ Deno.test("report: markdown goes to stdout; bad input exits 2 with one line (thr
   });
 });
 
-/** The `--allow-*` flags of deno.json's report task. */
+/** The permission flags of deno.json's report task. */
 function taskFlags(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
     tasks: Record<string, { command: string }>;
   };
   const words = config.tasks.report!.command.split(/\s+/);
-  return words.filter((word) => word.startsWith("--allow-"));
+  return words.filter((word) => word === "-q" || word.startsWith("--allow-") || word.startsWith("-P="));
 }

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { syntheticProfile } from "../profile/_synthetic.ts";
+import { syntheticProfile } from "../../profiles/_synthetic.ts";
 import {
   caseStats,
   type MachineLimits,
   type Profile,
   type ProfileCase,
-} from "../profile/profile.ts";
-import type { Environment } from "../profile/environment.ts";
+} from "../../profiles/profile.ts";
+import type { Environment } from "../probe/environment.ts";
 import { planIdentity, shardOfCase } from "../run/shard.ts";
 import type { MergeInput } from "./merge_profiles.ts";
 

@@ -9,7 +9,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { findBaseline, writeBaseline } from "./baseline.ts";
- * import { syntheticProfile } from "../profile/_synthetic.ts";
+ * import { syntheticProfile } from "../../profiles/_synthetic.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const profile = syntheticProfile();
@@ -25,8 +25,8 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../errors.ts";
-import { type Profile, readProfile } from "../profile/profile.ts";
+import { InputError } from "../util/errors.ts";
+import { type Profile, readProfile } from "../../profiles/profile.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 

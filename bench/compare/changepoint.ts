@@ -33,7 +33,7 @@
 
 /**
  * Penalty per extra segment, in units of σ̂ · ln n. Chosen by simulation
- * (`bench/compare/rates.ts`): fewer than 5% of flat 60-run histories with
+ * (`tools/rates.ts`): fewer than 5% of flat 60-run histories with
  * realistic noise get a spurious change point, while a shift of 4σ̂ is found.
  *
  * @default {3}

@@ -20,7 +20,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { compareProfiles } from "./compare_profiles.ts";
- * import { syntheticProfile } from "../profile/_synthetic.ts";
+ * import { syntheticProfile } from "../../profiles/_synthetic.ts";
  *
  * const profile = syntheticProfile();
  * const result = compareProfiles(profile, profile);
@@ -32,14 +32,14 @@
  * @module
  */
 
-import type { Profile, ProfileCase } from "../profile/profile.ts";
+import type { Profile, ProfileCase } from "../../profiles/profile.ts";
 import {
   compareSamples,
   DEFAULT_ALPHA,
   DEFAULT_THRESHOLD,
   type SampleComparison,
   type Verdict,
-} from "../stats/compare.ts";
+} from "./significance.ts";
 import {
   environmentNotes,
   type Fingerprint,

@@ -16,7 +16,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { fingerprintOf } from "./fingerprint.ts";
- * import { syntheticProfile } from "../profile/_synthetic.ts";
+ * import { syntheticProfile } from "../../profiles/_synthetic.ts";
  *
  * const fp = fingerprintOf(syntheticProfile());
  * assert.match(fp.slug, /^test-ext4-[0-9a-f]{12}$/);
@@ -27,8 +27,8 @@
  */
 
 import { createHash } from "node:crypto";
-import type { Profile } from "../profile/profile.ts";
-import { safeName } from "../profile/profile.ts";
+import type { Profile } from "../../profiles/profile.ts";
+import { safeName } from "../../profiles/profile.ts";
 
 /** What identifies a machine, and a file-name slug for it. */
 export interface Fingerprint {

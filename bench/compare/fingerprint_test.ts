@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { syntheticProfile } from "../profile/_synthetic.ts";
+import { syntheticProfile } from "../../profiles/_synthetic.ts";
 import { environmentNotes, fingerprintDifferences, fingerprintOf } from "./fingerprint.ts";
 import { variantProfile } from "./_testing.ts";
 

@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { Profile } from "../profile/profile.ts";
+import type { Profile } from "../../profiles/profile.ts";
 
 /** One node's part in a herd case. */
 export interface HerdNodeResult {

@@ -15,7 +15,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { historyRun, levelShifts } from "./history.ts";
- * import { syntheticProfile } from "../profile/_synthetic.ts";
+ * import { syntheticProfile } from "../../profiles/_synthetic.ts";
  *
  * // Twelve nightly runs of one profile: a flat history has no level shift.
  * const runs = Array.from({ length: 12 }, () => historyRun(syntheticProfile()));
@@ -27,8 +27,8 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Profile, SCHEMA_VERSION, writeProfile } from "../profile/profile.ts";
-import { DEFAULT_THRESHOLD } from "../stats/compare.ts";
+import { type Profile, SCHEMA_VERSION, writeProfile } from "../../profiles/profile.ts";
+import { DEFAULT_THRESHOLD } from "./significance.ts";
 import { changePoints, MAX_POINTS } from "./changepoint.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 

@@ -39,7 +39,7 @@
  * @module
  */
 
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import {
   type MachineLimits,
   type MergeInfo,
@@ -50,7 +50,7 @@ import {
   SCHEMA_VERSION,
   type ShardInfo,
   TOOL_VERSION,
-} from "../profile/profile.ts";
+} from "../../profiles/profile.ts";
 import { shardOfCase } from "../run/shard.ts";
 
 /** A profile to merge and the file it came from. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Profile } from "../profile/profile.ts";
-import { syntheticProfile } from "../profile/_synthetic.ts";
+import type { Profile } from "../../profiles/profile.ts";
+import { syntheticProfile } from "../../profiles/_synthetic.ts";
 import { herdSummary } from "./herd.ts";
 import { type MergeInput, mergeProfiles } from "./merge_profiles.ts";
 import { HERD_T0, herdProfiles, shardedProfiles } from "./_testing.ts";

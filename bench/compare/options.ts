@@ -15,10 +15,10 @@
  * @module
  */
 
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 import type { CompareBy } from "./compare_profiles.ts";
-import { type Format, FORMATS } from "./render.ts";
+import { type Format, FORMATS } from "../../report/compare_text.ts";
 
 /** `5%` or `0.05` as 0.05; a bare number of 1 or more is refused as ambiguous. */
 export function parseFraction(

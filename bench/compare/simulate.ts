@@ -25,7 +25,7 @@
  * @module
  */
 
-import { type CompareOptions, compareSamples } from "../stats/compare.ts";
+import { type CompareOptions, compareSamples } from "./significance.ts";
 import { seededRandom } from "../util/random.ts";
 import { changePoints } from "./changepoint.ts";
 

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import type { ByteSource } from "./format.ts";
 
 /** Bytes read at a time from a source that is not in memory. @default 256 KiB */

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { seededRandom } from "../util/random.ts";
 import { optionalEnv } from "../util/env.ts";
 import { bytesSource, type WeightFileIndex, type WeightFormat } from "./format.ts";

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 
 /** One tensor: its name, element type, shape, and where its bytes lie in its file. */
 export interface TensorInfo {

@@ -35,7 +35,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import { suggest } from "../util/suggest.ts";
 import { SourceCursor } from "./_cursor.ts";
 import type { ByteSource, TensorInfo, WeightFileIndex, WeightFormat } from "./format.ts";

@@ -21,7 +21,7 @@
  */
 
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { optionalEnv } from "../util/env.ts";
 
 /** A repository id and the revision asked for. */

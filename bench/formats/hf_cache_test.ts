@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { withTempDir } from "../util/testing.ts";
 import { hubBlobsOf, hubCacheDir, parseRepoId, resolveHubSnapshot } from "./hf_cache.ts";
 import { openWeights } from "./weights.ts";

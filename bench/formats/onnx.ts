@@ -36,7 +36,7 @@
  */
 
 import protobuf from "protobufjs";
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import { SourceCursor } from "./_cursor.ts";
 import { ONNX_PROTO } from "./_onnx_proto.ts";
 import type {

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { encodeOnnxModel } from "../../fixtures/onnx_writer.ts";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
 import { assertParseFails, pythonSkipReason, runPython } from "./_testing.ts";
 import { bytesSource } from "./format.ts";

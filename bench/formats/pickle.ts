@@ -29,7 +29,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 
 /** A Python value the unpickler can build. */
 export type PyValue =

@@ -34,7 +34,7 @@
  * @module
  */
 
-import { fileError, WeightFileError } from "../errors.ts";
+import { fileError, WeightFileError } from "../util/errors.ts";
 import type {
   ByteSource,
   TensorInfo,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { pickleStateDict } from "../../fixtures/pt_writer.ts";
 import { tensorRows } from "../cli/inspect_command.ts";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
 import { assertParseFails, pythonSkipReason, runPython } from "./_testing.ts";
 import { bytesSource } from "./format.ts";

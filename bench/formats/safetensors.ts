@@ -33,7 +33,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import { suggest } from "../util/suggest.ts";
 import type { ByteSource, TensorInfo, WeightFileIndex, WeightFormat } from "./format.ts";
 

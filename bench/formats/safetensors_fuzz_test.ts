@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { fillRandomWords, seededRandom } from "../util/random.ts";
 import { bytesSource } from "./format.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { fillRandomWords, seededRandom } from "../util/random.ts";
 import { type ByteSource, bytesSource, fileSource, type WeightFileIndex } from "./format.ts";
 import {

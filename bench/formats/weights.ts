@@ -29,7 +29,7 @@
  */
 
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { fileError, InputError } from "../errors.ts";
+import { fileError, InputError } from "../util/errors.ts";
 import {
   type ByteSource,
   fileSource,

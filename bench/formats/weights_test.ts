@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { WeightFileError } from "../errors.ts";
+import { WeightFileError } from "../util/errors.ts";
 import { encodeSafetensorsHeader } from "./safetensors.ts";
 import { openWeights } from "./weights.ts";
 import { withTempDir } from "../util/testing.ts";

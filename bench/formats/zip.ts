@@ -23,7 +23,7 @@
  * @module
  */
 
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import { SourceCursor } from "./_cursor.ts";
 import type { ByteSource } from "./format.ts";
 

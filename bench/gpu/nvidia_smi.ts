@@ -7,7 +7,7 @@
  * carry units (`81559 MiB`, `69.12 W`) which are converted (memory to bytes).
  *
  * The GPU inventory of a profile comes from NVML where it loads, and from
- * here where it does not; `bench/gpu/check.ts` saves real outputs in the
+ * here where it does not; `bench/cli/gpu_check_command.ts` saves real outputs in the
  * {@link parseRecording} format so the tests run on them.
  *
  * @example

@@ -37,7 +37,7 @@
 import type { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { offsetPointer } from "../ffi/libc.ts";
-import type { Recorder } from "../run/recorder.ts";
+import type { Recorder } from "../core/recorder.ts";
 
 /** Alignment of O_DIRECT buffers, offsets and lengths: the largest logical block size in use. */
 export const DIRECT_ALIGNMENT = 4096;

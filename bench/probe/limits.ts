@@ -26,9 +26,9 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import type { MachineLimits, OfLimit } from "../profile/profile.ts";
-import type { CacheState } from "../run/cache_state.ts";
-import { storageOf } from "../profile/environment.ts";
+import type { MachineLimits, OfLimit } from "../../profiles/profile.ts";
+import type { CacheState } from "../core/cache_state.ts";
+import { storageOf } from "./environment.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { optionalEnv } from "../util/env.ts";
 

@@ -12,8 +12,8 @@
 
 import { dirname, join } from "node:path";
 import { freeBytes } from "../ffi/libc.ts";
-import type { MachineLimits } from "../profile/profile.ts";
-import { evictFromPageCache } from "../run/cache_state.ts";
+import type { MachineLimits } from "../../profiles/profile.ts";
+import { evictFromPageCache } from "../core/cache_state.ts";
 import { fillRandomWords } from "../util/random.ts";
 import { type DeviceProbeOptions, gpuNames, probeDevices } from "./device.ts";
 import { limitsKey, readCachedLimits, writeCachedLimits } from "./limits.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { MachineLimits } from "../profile/profile.ts";
+import type { MachineLimits } from "../../profiles/profile.ts";
 import { withTempDir } from "../util/testing.ts";
 import {
   limitFor,

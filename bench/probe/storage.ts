@@ -12,7 +12,7 @@ import { forEachChunk } from "../util/parallel.ts";
 import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { DIRECT_ALIGNMENT, readChunked } from "../io/chunked_read.ts";
-import { prepareCacheState } from "../run/cache_state.ts";
+import { prepareCacheState } from "../core/cache_state.ts";
 
 /** Block sizes swept by the cold probe: 1–64 MiB. */
 export const PROBE_BLOCK_SIZES: readonly number[] = [1, 2, 4, 8, 16, 32, 64].map((m) => m << 20);

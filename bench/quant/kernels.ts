@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { DeviceBuffer, Target } from "../targets/target.ts";
+import type { DeviceBuffer, Target } from "../core/target.ts";
 import type { DequantType } from "./reference.ts";
 
 /** The committed PTX of the kernels. */

@@ -36,7 +36,7 @@
  */
 
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { ShardSpec } from "./shard.ts";
 

@@ -8,7 +8,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { planCases } from "./plan.ts";
- * import { parseScenario } from "../scenario/schema.ts";
+ * import { parseScenario } from "../scenarios/schema.ts";
  *
  * const scenario = parseScenario({
  *   name: "demo",
@@ -25,10 +25,10 @@
  */
 
 import { basename } from "node:path";
-import type { Scenario, StrategyChoice, WeightsSpec } from "../scenario/schema.ts";
+import type { Scenario, StrategyChoice, WeightsSpec } from "../scenarios/schema.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import { fixtureKey } from "../../fixtures/generate.ts";
-import type { CacheState } from "./cache_state.ts";
+import type { CacheState } from "../core/cache_state.ts";
 
 /** One measured combination. */
 export interface Case {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseScenario } from "../scenario/schema.ts";
+import { parseScenario } from "../scenarios/schema.ts";
 import { labelStrategy, labelWeights, planCases } from "./plan.ts";
 
 Deno.test("the plan is the full matrix, weights outermost, cache innermost, with stable ids", () => {

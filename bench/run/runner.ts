@@ -10,14 +10,14 @@
  */
 
 import { ensureFixture } from "../../fixtures/generate.ts";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import {
   isRemoteWeights,
   openRemoteWeights,
   remoteTensorDigests,
 } from "../stage/remote_weights.ts";
-import type { WeightsSpec } from "../scenario/schema.ts";
+import type { WeightsSpec } from "../scenarios/schema.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import {
   type LoadResult,
@@ -26,14 +26,14 @@ import {
   targetFootprint,
 } from "../strategies/strategy.ts";
 import { openTarget } from "../targets/registry.ts";
-import type { DeviceLoadMeasure, DeviceReleaseMeasure, Target } from "../targets/target.ts";
-import { type CacheOutcome, prepareCacheState } from "./cache_state.ts";
-import { type TensorDigests, tensorDigests } from "./digests.ts";
-import { readMemory, resetPeakRss } from "./memory.ts";
+import type { DeviceLoadMeasure, DeviceReleaseMeasure, Target } from "../core/target.ts";
+import { type CacheOutcome, prepareCacheState } from "../core/cache_state.ts";
+import { type TensorDigests, tensorDigests } from "../core/digests.ts";
+import { readMemory, resetPeakRss } from "../core/memory.ts";
 import type { Case } from "./plan.ts";
-import { type Phase, Recorder, type Span } from "./recorder.ts";
-import { verifyLoad } from "./verify.ts";
-import { verifySampled } from "./verify_sampled.ts";
+import { type Phase, Recorder, type Span } from "../core/recorder.ts";
+import { verifyLoad } from "../core/verify.ts";
+import { verifySampled } from "../core/verify_sampled.ts";
 
 /** V8's collector, when the process runs with `--v8-flags=--expose-gc`. */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fixtureKey } from "../../fixtures/generate.ts";
-import { parseScenario, type ScenarioInput } from "../scenario/schema.ts";
+import { parseScenario, type ScenarioInput } from "../scenarios/schema.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
 import type { Strategy, StrategyDefinition } from "../strategies/strategy.ts";
 import { fileSystemOf } from "../util/testing.ts";
 import { planCases } from "./plan.ts";
-import { readMemory } from "./memory.ts";
+import { readMemory } from "../core/memory.ts";
 import { type CaseRun, runCases, type RunEvent, type RunOptions, type Sample } from "./runner.ts";
 
 const TINY_SHARDED = fileURLToPath(

@@ -30,7 +30,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import type { Case } from "./plan.ts";
 
 /** One slice of a plan, or one member of a herd: `index` of `count`, from 1. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseScenario } from "../scenario/schema.ts";
+import { parseScenario } from "../scenarios/schema.ts";
 import { planCases } from "./plan.ts";
 import { parseShard, planIdentity, shardCases, shardOfCase } from "./shard.ts";
 

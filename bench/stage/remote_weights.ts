@@ -30,7 +30,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { fileError } from "../errors.ts";
+import { fileError } from "../util/errors.ts";
 import {
   type ByteSource,
   checkRange,
@@ -38,7 +38,7 @@ import {
   type WeightFormat,
 } from "../formats/format.ts";
 import { FORMATS, SAFETENSORS_INDEX, type WeightFile, type WeightSet } from "../formats/weights.ts";
-import { digestKey, type TensorDigests } from "../run/digests.ts";
+import { digestKey, type TensorDigests } from "../core/digests.ts";
 import { fetchRange, HTTP_TIMEOUT_MS, isHttpLocation, MANIFEST_NAME } from "./sources.ts";
 
 /** Bytes of a file's header fetched at most while parsing it. @default 256 MiB */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openWeights } from "../formats/weights.ts";
-import { tensorDigests } from "../run/digests.ts";
+import { tensorDigests } from "../core/digests.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
 import { LOOPBACK_SKIP, serveFolder } from "./_testing.ts";
 import { openRemoteWeights, remoteTensorDigests } from "./remote_weights.ts";

@@ -22,11 +22,11 @@ import { fileURLToPath } from "node:url";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import { isDequantType, referenceDequantizeF16 } from "../quant/reference.ts";
-import { digestKey, type TensorDigests, tensorDigests } from "../run/digests.ts";
-import { Recorder } from "../run/recorder.ts";
-import { verifyLoad } from "../run/verify.ts";
+import { digestKey, type TensorDigests, tensorDigests } from "../core/digests.ts";
+import { Recorder } from "../core/recorder.ts";
+import { verifyLoad } from "../core/verify.ts";
 import { HostTarget } from "../targets/host.ts";
-import type { Target } from "../targets/target.ts";
+import type { Target } from "../core/target.ts";
 import {
   dataSpan,
   type LoadResult,

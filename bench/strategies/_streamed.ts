@@ -12,8 +12,8 @@ import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { readChunked } from "../io/chunked_read.ts";
 import { directFileSource, nativeFileSource } from "../io/sources.ts";
-import { countedSource } from "./_counted_source.ts";
-import type { DeviceBuffer } from "../targets/target.ts";
+import { countedSource } from "../io/counted_source.ts";
+import type { DeviceBuffer } from "../core/target.ts";
 import {
   dataSpan,
   type LoadContext,

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { NativeFile } from "../ffi/native_file.ts";
 import { bytesSource } from "../formats/format.ts";
-import type { DeviceBuffer, Target } from "../targets/target.ts";
+import type { DeviceBuffer, Target } from "../core/target.ts";
 import { forEachChunk } from "../util/parallel.ts";
 import {
   type LoadContext,

@@ -19,7 +19,7 @@ import { O_DIRECT } from "../ffi/libc.ts";
 import { NativeFile } from "../ffi/native_file.ts";
 import type { WeightSet } from "../formats/weights.ts";
 import { nativeFileSource } from "../io/sources.ts";
-import type { DeviceBuffer, Target } from "../targets/target.ts";
+import type { DeviceBuffer, Target } from "../core/target.ts";
 import { forEachChunk } from "../util/parallel.ts";
 import {
   cufile,
@@ -28,8 +28,8 @@ import {
   cufileMode,
   CufileUnavailableError,
   openCufileDriver,
-} from "./_cufile.ts";
-import { countedSource } from "./_counted_source.ts";
+} from "../ffi/cufile.ts";
+import { countedSource } from "../io/counted_source.ts";
 import {
   dataSpan,
   type LoadContext,

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { openWeights } from "../formats/weights.ts";
 import { HostTarget } from "../targets/host.ts";
 import { testUnless } from "../util/testing.ts";
-import { cufile, cufileMode, CufileUnavailableError, unwrapCufile } from "./_cufile.ts";
+import { cufile, cufileMode, CufileUnavailableError, unwrapCufile } from "../ffi/cufile.ts";
 import { cufileUnavailable, gds } from "./gds.ts";
 
 const absent = cufileUnavailable();

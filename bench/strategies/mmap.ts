@@ -25,7 +25,7 @@ import {
 } from "../ffi/libc.ts";
 import { NativeFile } from "../ffi/native_file.ts";
 import { bytesSource } from "../formats/format.ts";
-import type { DeviceBuffer } from "../targets/target.ts";
+import type { DeviceBuffer } from "../core/target.ts";
 import {
   type LoadContext,
   type LoadResult,

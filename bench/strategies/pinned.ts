@@ -15,7 +15,7 @@
  */
 
 import { hostStaging } from "../targets/host.ts";
-import type { HostStaging, Target } from "../targets/target.ts";
+import type { HostStaging, Target } from "../core/target.ts";
 import type { StrategyDefinition } from "./strategy.ts";
 import { type WholeFileOptions, wholeFileOptions, wholeFileStrategy } from "./_whole_file.ts";
 

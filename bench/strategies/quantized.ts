@@ -45,8 +45,8 @@ import {
   type DequantType,
   isDequantType,
 } from "../quant/reference.ts";
-import type { DeviceBuffer, Target } from "../targets/target.ts";
-import { countedSource } from "./_counted_source.ts";
+import type { DeviceBuffer, Target } from "../core/target.ts";
+import { countedSource } from "../io/counted_source.ts";
 import type {
   LoadContext,
   LoadResult,

@@ -10,11 +10,11 @@ import {
   type KernelTarget,
 } from "../quant/kernels.ts";
 import { DEQUANT_TYPES, referenceDequantizeF16 } from "../quant/reference.ts";
-import { tensorDigests } from "../run/digests.ts";
-import { Recorder } from "../run/recorder.ts";
-import { VerificationError, verifyLoad } from "../run/verify.ts";
+import { tensorDigests } from "../core/digests.ts";
+import { Recorder } from "../core/recorder.ts";
+import { VerificationError, verifyLoad } from "../core/verify.ts";
 import { HostTarget } from "../targets/host.ts";
-import type { DeviceBuffer } from "../targets/target.ts";
+import type { DeviceBuffer } from "../core/target.ts";
 import { withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";
 import { quantized } from "./quantized.ts";

@@ -24,8 +24,8 @@ import { NativeMemory } from "../ffi/native_memory.ts";
 import type { WeightFile } from "../formats/weights.ts";
 import { readChunked } from "../io/chunked_read.ts";
 import { nativeFileSource } from "../io/sources.ts";
-import type { DeviceBuffer } from "../targets/target.ts";
-import { countedSource } from "./_counted_source.ts";
+import type { DeviceBuffer } from "../core/target.ts";
+import { countedSource } from "../io/counted_source.ts";
 import {
   dataSpan,
   type LoadContext,

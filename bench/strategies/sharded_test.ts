@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { openWeights } from "../formats/weights.ts";
-import { Recorder } from "../run/recorder.ts";
+import { Recorder } from "../core/recorder.ts";
 import { HostTarget } from "../targets/host.ts";
 import { withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";

@@ -10,8 +10,8 @@
 import { z } from "zod";
 import type { TensorInfo } from "../formats/format.ts";
 import type { WeightSet } from "../formats/weights.ts";
-import type { Recorder } from "../run/recorder.ts";
-import type { DeviceBuffer, Target } from "../targets/target.ts";
+import type { Recorder } from "../core/recorder.ts";
+import type { DeviceBuffer, Target } from "../core/target.ts";
 
 /** Everything a load needs. */
 export interface LoadContext {

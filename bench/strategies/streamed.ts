@@ -22,11 +22,11 @@
 import { z } from "zod";
 import { NativeFile } from "../ffi/native_file.ts";
 import { O_DIRECT } from "../ffi/libc.ts";
-import { countedSource } from "./_counted_source.ts";
+import { countedSource } from "../io/counted_source.ts";
 import { DIRECT_ALIGNMENT } from "../io/chunked_read.ts";
 import { directFileSource, nativeFileSource } from "../io/sources.ts";
-import type { Recorder } from "../run/recorder.ts";
-import type { DeviceBuffer, HostStaging, Target } from "../targets/target.ts";
+import type { Recorder } from "../core/recorder.ts";
+import type { DeviceBuffer, HostStaging, Target } from "../core/target.ts";
 import { direct } from "./direct.ts";
 import { stagingFor } from "./pinned.ts";
 import {

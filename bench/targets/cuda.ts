@@ -33,7 +33,7 @@
  * @module
  */
 
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import {
   copyDeviceToHost,
   copyHostToDevice,
@@ -68,7 +68,7 @@ import {
   type StagingOptions,
   type Target,
   type TargetInfo,
-} from "./target.ts";
+} from "../core/target.ts";
 
 /** The library the driver is loaded from, as users know it. */
 export const CUDA_DRIVER_LIBRARY = "libcuda.so.1";

@@ -30,7 +30,7 @@
 import { libc } from "../ffi/libc.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { forEachChunk } from "../util/parallel.ts";
-import type { DeviceBuffer, HostStaging, Target, TargetInfo } from "./target.ts";
+import type { DeviceBuffer, HostStaging, Target, TargetInfo } from "../core/target.ts";
 
 /** Alignment of allocations, as CUDA aligns device allocations. @default 256 */
 export const HOST_ALIGNMENT = 256;

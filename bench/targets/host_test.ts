@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { fillRandomWords } from "../util/random.ts";
 import { HOST_ALIGNMENT, HOST_COPY_CHUNK, HOST_INLINE_COPY, HostTarget } from "./host.ts";
-import type { DeviceBuffer } from "./target.ts";
+import type { DeviceBuffer } from "../core/target.ts";
 
 /** Native memory of `size` bytes filled with seeded random bytes. */
 function randomSource(size: number, seed: number): NativeMemory {

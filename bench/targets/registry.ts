@@ -19,10 +19,10 @@
  * @module
  */
 
-import { InputError } from "../errors.ts";
+import { InputError } from "../util/errors.ts";
 import { type CudaAvailability, cudaAvailability, CudaTarget } from "./cuda.ts";
 import { HostTarget } from "./host.ts";
-import type { Target } from "./target.ts";
+import type { Target } from "../core/target.ts";
 
 export { CUDA_DRIVER_LIBRARY } from "./cuda.ts";
 

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readProfile } from "../../bench/profile/profile.ts";
+import { readProfile } from "../../profiles/profile.ts";
 import { testUnless } from "../../bench/util/testing.ts";
 import { findSlurm, type LocalSlurm, startLocalSlurm } from "./_local_slurm.ts";
 import { strategyNames } from "../../bench/strategies/registry.ts";
@@ -22,9 +22,9 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SUBMIT = join(ROOT, "deploy/slurm/submit.sh");
 /** The whole test, cluster start included, stays under a minute. */
 const WAIT_MS = 45_000;
-/** Whether the bench task may read the Slurm ids (deno.json's --allow-env list). */
-const BENCH_READS_SLURM = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks.bench
-  .command.includes("SLURM_ARRAY_TASK_ID");
+/** Whether the bench task may read the Slurm ids (the env list of deno.json's `measure` set). */
+const BENCH_READS_SLURM = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).permissions
+  .measure.env.includes("SLURM_ARRAY_TASK_ID");
 
 const found = findSlurm();
 let cluster: LocalSlurm | undefined;
@@ -107,7 +107,9 @@ testUnless(
       const nodes = profile.nodes!;
       assert.deepEqual(nodes.map((n) => n.shard?.index), [1, 2, 3]);
       if (!BENCH_READS_SLURM) {
-        console.log("note: deno.json's bench task does not let it read SLURM_*: ids not checked");
+        console.log(
+          "note: deno.json's measure permission set does not let it read SLURM_*: ids not checked",
+        );
       }
       for (const n of nodes) {
         const scheduler = n.node?.scheduler;
