@@ -170,5 +170,7 @@ function taskFlags(): string[] {
     tasks: Record<string, { command: string }>;
   };
   const words = config.tasks.report!.command.split(/\s+/);
-  return words.filter((word) => word === "-q" || word.startsWith("--allow-") || word.startsWith("-P="));
+  return words.filter((word) =>
+    word === "-q" || word.startsWith("--allow-") || word.startsWith("-P=")
+  );
 }

@@ -22,7 +22,7 @@ import {
   referenceDequantizeF16,
 } from "../quant/reference.ts";
 import type { TensorInfo } from "../formats/format.ts";
-import type { LoadResult, PlacementTransform } from "../strategies/strategy.ts";
+import type { LoadResult, PlacementTransform } from "./load.ts";
 import type { Target } from "./target.ts";
 import { DIGEST_CHUNK, digestKey, type TensorDigests, updateHash } from "./digests.ts";
 

@@ -25,7 +25,7 @@
 
 import { NativeFile } from "../ffi/native_file.ts";
 import type { WeightSet } from "../formats/weights.ts";
-import type { LoadResult } from "../strategies/strategy.ts";
+import type { LoadResult } from "./load.ts";
 import type { Target } from "./target.ts";
 import { digestKey } from "./digests.ts";
 import { PlacementLedger, type Verification, VerificationError } from "./verify.ts";

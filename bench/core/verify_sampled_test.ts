@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { openWeights } from "../formats/weights.ts";
 import { fullRead } from "../strategies/full_read.ts";
-import { targetFootprint } from "../strategies/strategy.ts";
+import { targetFootprint } from "./load.ts";
 import { HostTarget } from "../targets/host.ts";
 import { withTempDir } from "../util/testing.ts";
 import { Recorder } from "./recorder.ts";

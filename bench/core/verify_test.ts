@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import { fullRead } from "../strategies/full_read.ts";
-import { type LoadResult, type Placement, targetFootprint } from "../strategies/strategy.ts";
+import { type LoadResult, type Placement, targetFootprint } from "./load.ts";
 import { HostTarget } from "../targets/host.ts";
 import { type TensorDigests, tensorDigests } from "./digests.ts";
 import { Recorder } from "./recorder.ts";

@@ -19,12 +19,8 @@ import {
 } from "../stage/remote_weights.ts";
 import type { WeightsSpec } from "../scenarios/schema.ts";
 import { STRATEGIES } from "../strategies/registry.ts";
-import {
-  type LoadResult,
-  type Strategy,
-  type StrategyDefinition,
-  targetFootprint,
-} from "../strategies/strategy.ts";
+import { type Strategy, type StrategyDefinition } from "../strategies/strategy.ts";
+import { type LoadResult, targetFootprint } from "../core/load.ts";
 import { openTarget } from "../targets/registry.ts";
 import type { DeviceLoadMeasure, DeviceReleaseMeasure, Target } from "../core/target.ts";
 import { type CacheOutcome, prepareCacheState } from "../core/cache_state.ts";

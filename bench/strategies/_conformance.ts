@@ -27,13 +27,8 @@ import { Recorder } from "../core/recorder.ts";
 import { verifyLoad } from "../core/verify.ts";
 import { HostTarget } from "../targets/host.ts";
 import type { Target } from "../core/target.ts";
-import {
-  dataSpan,
-  type LoadResult,
-  type Strategy,
-  type StrategyDefinition,
-  targetFootprint,
-} from "./strategy.ts";
+import { type Strategy, type StrategyDefinition } from "./strategy.ts";
+import { dataSpan, type LoadResult, targetFootprint } from "../core/load.ts";
 
 /** The checked-in test data. */
 const TESTDATA = fileURLToPath(new URL("../../fixtures/testdata/", import.meta.url));

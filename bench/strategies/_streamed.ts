@@ -14,13 +14,8 @@ import { readChunked } from "../io/chunked_read.ts";
 import { directFileSource, nativeFileSource } from "../io/sources.ts";
 import { countedSource } from "../io/counted_source.ts";
 import type { DeviceBuffer } from "../core/target.ts";
-import {
-  dataSpan,
-  type LoadContext,
-  type LoadResult,
-  type Placement,
-  type Strategy,
-} from "./strategy.ts";
+import { type Strategy } from "./strategy.ts";
+import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 /** How a streamed strategy reads. */
 export interface StreamedOptions {

@@ -14,14 +14,8 @@ import { NativeFile } from "../ffi/native_file.ts";
 import { bytesSource } from "../formats/format.ts";
 import type { DeviceBuffer, Target } from "../core/target.ts";
 import { forEachChunk } from "../util/parallel.ts";
-import {
-  type LoadContext,
-  type LoadResult,
-  placeFile,
-  type Placement,
-  type Strategy,
-  transferOption,
-} from "./strategy.ts";
+import { placeFile, type Strategy, transferOption } from "./strategy.ts";
+import { type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 /** Smallest piece of a file one pread asks for, unless `chunkSize` says otherwise. @default 16 MiB */
 export const WHOLE_FILE_MIN_CHUNK = 16 << 20;

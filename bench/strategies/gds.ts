@@ -30,13 +30,8 @@ import {
   openCufileDriver,
 } from "../ffi/cufile.ts";
 import { countedSource } from "../io/counted_source.ts";
-import {
-  dataSpan,
-  type LoadContext,
-  type LoadResult,
-  type Placement,
-  type StrategyDefinition,
-} from "./strategy.ts";
+import { type StrategyDefinition } from "./strategy.ts";
+import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 /** Bytes per cuFileRead. @default 16 MiB */
 export const GDS_CHUNK = 16 << 20;

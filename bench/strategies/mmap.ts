@@ -26,14 +26,8 @@ import {
 import { NativeFile } from "../ffi/native_file.ts";
 import { bytesSource } from "../formats/format.ts";
 import type { DeviceBuffer } from "../core/target.ts";
-import {
-  type LoadContext,
-  type LoadResult,
-  placeFile,
-  type Placement,
-  type StrategyDefinition,
-  transferOption,
-} from "./strategy.ts";
+import { placeFile, type StrategyDefinition, transferOption } from "./strategy.ts";
+import { type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 const MAP_FAILED = 0xffffffffffffffffn;
 const ADVICE = { none: undefined, sequential: MADV_SEQUENTIAL, willneed: MADV_WILLNEED } as const;

@@ -41,14 +41,13 @@ import { direct } from "./direct.ts";
 import { fullRead } from "./full_read.ts";
 import { mmap } from "./mmap.ts";
 import { parallel } from "./parallel.ts";
+import { type Strategy, type StrategyDefinition } from "./strategy.ts";
 import {
   type LoadContext,
   type LoadResult,
   type Placement,
-  type Strategy,
-  type StrategyDefinition,
   targetFootprint,
-} from "./strategy.ts";
+} from "../core/load.ts";
 
 /** The staging folder when neither the option nor `WEIGHTBENCH_STAGING` names one. */
 export const DEFAULT_STAGING_DIR: string = fileURLToPath(

@@ -12,7 +12,8 @@ import { HostTarget } from "../targets/host.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";
 import { prestaged } from "./prestaged.ts";
-import type { LoadResult, Strategy } from "./strategy.ts";
+import type { Strategy } from "./strategy.ts";
+import type { LoadResult } from "../core/load.ts";
 
 const STAGING = Deno.makeTempDirSync({ prefix: "weightbench-prestaged-conformance-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(STAGING, { recursive: true }));

@@ -47,14 +47,8 @@ import {
 } from "../quant/reference.ts";
 import type { DeviceBuffer, Target } from "../core/target.ts";
 import { countedSource } from "../io/counted_source.ts";
-import type {
-  LoadContext,
-  LoadResult,
-  Placement,
-  PlacementTransform,
-  Strategy,
-  StrategyDefinition,
-} from "./strategy.ts";
+import type { Strategy, StrategyDefinition } from "./strategy.ts";
+import type { LoadContext, LoadResult, Placement, PlacementTransform } from "../core/load.ts";
 
 /** Source bytes per piece, rounded down to whole blocks. @default 8 MiB */
 export const QUANTIZED_CHUNK = 8 << 20;

@@ -18,7 +18,8 @@ import type { DeviceBuffer } from "../core/target.ts";
 import { withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";
 import { quantized } from "./quantized.ts";
-import type { LoadResult, Strategy } from "./strategy.ts";
+import type { Strategy } from "./strategy.ts";
+import type { LoadResult } from "../core/load.ts";
 
 strategyConformance(quantized, {
   default: {},

@@ -48,10 +48,4 @@ export function strategyNames(): string[] {
   return Object.keys(STRATEGIES);
 }
 
-export type {
-  LoadContext,
-  LoadResult,
-  Placement,
-  Strategy,
-  StrategyDefinition,
-} from "./strategy.ts";
+export type { Strategy, StrategyDefinition } from "./strategy.ts";

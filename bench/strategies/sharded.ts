@@ -26,13 +26,8 @@ import { readChunked } from "../io/chunked_read.ts";
 import { nativeFileSource } from "../io/sources.ts";
 import type { DeviceBuffer } from "../core/target.ts";
 import { countedSource } from "../io/counted_source.ts";
-import {
-  dataSpan,
-  type LoadContext,
-  type LoadResult,
-  type Placement,
-  type StrategyDefinition,
-} from "./strategy.ts";
+import { type StrategyDefinition } from "./strategy.ts";
+import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 /** Concurrent shard readers. @default the number of CPU cores, at most 16 */
 export const SHARDED_READERS = Math.max(1, Math.min(16, navigator.hardwareConcurrency || 1));

@@ -7,7 +7,7 @@ import { HostTarget } from "../targets/host.ts";
 import { withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";
 import { sharded } from "./sharded.ts";
-import { targetFootprint } from "./strategy.ts";
+import { targetFootprint } from "../core/load.ts";
 
 strategyConformance(sharded, {
   default: {},

@@ -29,13 +29,8 @@ import type { Recorder } from "../core/recorder.ts";
 import type { DeviceBuffer, HostStaging, Target } from "../core/target.ts";
 import { direct } from "./direct.ts";
 import { stagingFor } from "./pinned.ts";
-import {
-  dataSpan,
-  type LoadContext,
-  type LoadResult,
-  type Placement,
-  type StrategyDefinition,
-} from "./strategy.ts";
+import { type StrategyDefinition } from "./strategy.ts";
+import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
 
 /** Bytes per chunk. @default 64 MiB */
 export const STREAMED_CHUNK = 64 << 20;
