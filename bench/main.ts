@@ -2,7 +2,7 @@
  * The weightbench command line: `bench`, `inspect`, `fixtures`, `report`,
  * `compare`, `nightly`, `probe` and `merge`.
  *
- * A user-input error (bad flag, scenario or weight file) prints one line and
+ * An error meant for the user (a bad flag, scenario or weight file; Ctrl-C) prints one line and
  * exits 2; anything else is a bug or an environment failure and exits 1 with
  * its stack.
  *
@@ -17,7 +17,7 @@ import { mergeCommand } from "./cli/merge_command.ts";
 import { nightlyCommand } from "./cli/nightly_command.ts";
 import { probeCommand } from "./cli/probe_command.ts";
 import { reportCommand } from "./cli/report_command.ts";
-import { InputError } from "./util/errors.ts";
+import { InputError, UserError } from "./util/errors.ts";
 import { didYouMean } from "./util/suggest.ts";
 
 const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
@@ -45,7 +45,7 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     return await command(rest);
   } catch (error) {
-    if (error instanceof InputError) {
+    if (error instanceof UserError) {
       console.error(`error: ${error.message.replaceAll("\n", " ")}`);
       return error.exitCode;
     }

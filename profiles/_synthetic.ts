@@ -6,13 +6,15 @@
  * @module
  */
 
-import type { RunResult, Sample } from "../bench/run/runner.ts";
+import type { RunResult } from "../bench/run/runner.ts";
+import type { Sample } from "./schema.ts";
 import { planCases } from "../bench/run/plan.ts";
 import type { Phase } from "../bench/core/recorder.ts";
 import { parseScenario } from "../bench/scenarios/schema.ts";
 import { seededRandom } from "../bench/util/random.ts";
-import type { Environment } from "../bench/probe/environment.ts";
-import { buildProfile, type Profile } from "./profile.ts";
+import type { Environment } from "./schema.ts";
+import { buildProfile } from "../bench/run/profile.ts";
+import { type Profile } from "./schema.ts";
 
 /** A fixed environment. */
 export const SYNTHETIC_ENVIRONMENT: Environment = {
@@ -71,7 +73,7 @@ function samples(
       rssBeforeBytes: 600 * 1024 ** 2,
       harnessMs: 0.2,
       cachePrepMs: cold ? 3 : 1,
-      verified: true,
+      verification: { mode: "all" as const, checkedBytes: BYTES },
       spans,
     };
   });
@@ -89,6 +91,7 @@ export function syntheticProfile(): Profile {
   }, "synthetic.json");
   const cases = planCases(scenario);
   const result: RunResult = {
+    state: "complete",
     startedAt: "2026-01-01T00:00:00.000Z",
     durationMs: 20_000,
     targets: { host: { kind: "host", arenaBytes: BYTES, copyThreads: 2 } },
@@ -122,8 +125,6 @@ export function syntheticProfile(): Profile {
     command: ["bench"],
     environment: SYNTHETIC_ENVIRONMENT,
     result,
-    runs: 5,
-    warmup: 1,
     now: new Date("2026-01-01T00:00:20.000Z"),
   });
 }

@@ -8,13 +8,8 @@
  */
 
 import { syntheticProfile } from "../profiles/_synthetic.ts";
-import {
-  caseStats,
-  type MachineLimits,
-  type Profile,
-  type ProfileCase,
-} from "../profiles/profile.ts";
-import type { Sample } from "../bench/run/runner.ts";
+import { caseStats } from "../profiles/case_stats.ts";
+import type { MachineLimits, Profile, ProfileCase, Sample } from "../profiles/schema.ts";
 import type { GpuMemorySample } from "./model.ts";
 
 /** A string that must never run or render as markup anywhere in a report. */
@@ -125,6 +120,48 @@ function gpuMemory(durationMs: number, bytes: number): GpuMemorySample[] {
   }));
 }
 
+/**
+ * The synthetic profile as a run that did not finish: `interrupted` by
+ * `signal` (null: not named), or left `running` by a run that was killed. The last two cases
+ * that completed keep only their first timed samples.
+ */
+export function partialProfile(
+  state: "interrupted" | "running",
+  signal: string | null = "SIGINT",
+): Profile {
+  const p = clone(syntheticProfile());
+  p.run = {
+    ...p.run,
+    state,
+    ...(state === "interrupted" && signal !== null ? { interruptedBy: signal } : {}),
+  };
+  p.cases = p.cases.map((c, i) => {
+    if (i < 2 || c.state !== "completed") return c;
+    const samples = c.samples.slice(0, 3);
+    return { ...c, samples, stats: caseStats(samples) };
+  });
+  return p;
+}
+
+/**
+ * The synthetic profile with the mmap cases verified by sampled windows, and
+ * one of them with one sample that hashed every byte (`mixed`).
+ */
+export function sampledProfile(): Profile {
+  const p = clone(syntheticProfile());
+  p.cases = p.cases.map((c) => {
+    if (c.state !== "completed" || c.strategy.name !== "mmap") return c;
+    const samples: Sample[] = c.samples.map((s, i) => ({
+      ...s,
+      verification: c.cache === "warm" && i === 1
+        ? s.verification
+        : { mode: "sampled" as const, checkedBytes: 4096 },
+    }));
+    return { ...c, samples, stats: caseStats(samples) };
+  });
+  return p;
+}
+
 /** A run of another scenario on other weights: no case id in common with the synthetic one. */
 export function unrelatedProfile(): Profile {
   const p = clone(syntheticProfile());
@@ -144,6 +181,8 @@ export function hostileProfile(): Profile {
   const p = clone(syntheticProfile());
   p.scenario = { ...p.scenario, name: INJECTION, description: INJECTION };
   p.environment = { ...p.environment, host: INJECTION, cpu: { model: INJECTION, cores: 2 } };
+  p.targets = { host: { kind: INJECTION, arenaBytes: 1 << 20 } };
+  p.run = { ...p.run, state: "interrupted", interruptedBy: INJECTION };
   p.cases = p.cases.map((c, i) => {
     const hostile = {
       ...c,

@@ -5,8 +5,9 @@
  * @module
  */
 
-import { formatDuration } from "./table.ts";
+import { formatDuration, formatVerified } from "./table.ts";
 import { formatBytes } from "../bench/util/size.ts";
+import type { CaseStats } from "../profiles/schema.ts";
 
 /** The mark for a value that is not known. */
 export const DASH = "—";
@@ -14,6 +15,11 @@ export const DASH = "—";
 /** A duration in ms, `—` when unknown. */
 export function ms(value: number | null): string {
   return value === null ? DASH : formatDuration(value);
+}
+
+/** How a case's samples were checked: `✓ 5` (every byte), `✓ 5 sampled`, `✓ 5 mixed`. */
+export function verified(value: CaseStats["verified"]): string {
+  return formatVerified(value);
 }
 
 /** A throughput in decimal GB/s with a sensible number of digits, `—` when unknown. */
@@ -51,7 +57,7 @@ export function pValue(p: number | null): string {
 
 /**
  * An ISO 8601 time as `2026-01-01 00:00:20 UTC`; any other text as it is
- * (a profile's `createdAt` is untrusted).
+ * (a profile's `createdAt` is any string the schema lets through).
  */
 export function dateTime(iso: string): string {
   const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$/.exec(iso);

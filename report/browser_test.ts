@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Page } from "playwright-core";
-import type { Profile } from "../profiles/profile.ts";
+import type { Profile } from "../profiles/schema.ts";
 import { testUnless, withTempDir } from "../bench/util/testing.ts";
 import { browserSkipReason, checkPage, launchBrowser, type PageCheck } from "./_browser.ts";
 import {

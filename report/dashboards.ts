@@ -60,19 +60,17 @@ export function renderBmf(profile: ProfileView): string {
     const s = c.stats;
     if (s === null) continue;
     const measures: Record<string, BmfMetric> = {
-      latency: metric(s.median * 1e6, s.ci ? s.ci.low * 1e6 : null, s.ci ? s.ci.high * 1e6 : null),
+      latency: metric(s.median * 1e6, s.ci.low * 1e6, s.ci.high * 1e6),
+      "throughput-gbps": metric(s.gbps.median, s.gbps.low, s.gbps.high),
     };
-    if (s.gbps) measures["throughput-gbps"] = metric(s.gbps.median, s.gbps.low, s.gbps.high);
     result[c.id] = measures;
   }
   return `${JSON.stringify(result, null, 2)}\n`;
 }
 
-function metric(value: number, low: number | null, high: number | null): BmfMetric {
+function metric(value: number, low: number, high: number): BmfMetric {
   const round = (x: number) => Number(x.toPrecision(9));
-  return low === null || high === null
-    ? { value: round(value) }
-    : { value: round(value), lower_value: round(low), upper_value: round(high) };
+  return { value: round(value), lower_value: round(low), upper_value: round(high) };
 }
 
 /** github-action-benchmark `customSmallerIsBetter` JSON of one profile. */
@@ -82,19 +80,16 @@ export function renderGab(profile: ProfileView): string {
     const s = c.stats;
     if (s === null) continue;
     const extra = [
-      `${f.gbps(s.gbps?.median ?? null)} GB/s`,
+      `${f.gbps(s.gbps.median)} GB/s`,
       s.ofLimit ? `${f.percent(s.ofLimit.fraction)} of ${s.ofLimit.limit}` : null,
       `${s.samples} samples`,
-      s.verified ? `verified ${s.verified.passed}/${s.verified.samples}` : null,
+      `verified ${f.verified(s.verified)}`,
       ...c.flags,
     ].filter((x) => x !== null).join("\n");
     const name = c.id;
     const value = Number(s.median.toPrecision(9));
-    entries.push(
-      s.ci
-        ? { name, unit: "ms", value, range: `95% CI ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`, extra }
-        : { name, unit: "ms", value, extra },
-    );
+    const range = `95% CI ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`;
+    entries.push({ name, unit: "ms", value, range, extra });
   }
   return `${JSON.stringify(entries, null, 2)}\n`;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { assertSnapshot } from "../bench/util/testing.ts";
-import { baselineProfile, limitsProfile } from "./_fixtures.ts";
+import { baselineProfile, limitsProfile, sampledProfile } from "./_fixtures.ts";
 import { type BmfMetric, type GabEntry, renderBmf, renderGab } from "./dashboards.ts";
 import { buildReport } from "./model.ts";
 
@@ -33,5 +33,12 @@ Deno.test("github-action-benchmark: customSmallerIsBetter entries in ms, with ra
     assert.equal(typeof entry.value, "number");
     assert.match(entry.range!, /^95% CI \d/);
   }
-  assert.match(gab[0]!.extra!, /GB\/s\n5\d% of storage cold\n5 samples\nverified 5\/5/);
+  assert.match(gab[0]!.extra!, /GB\/s\n5\d% of storage cold\n5 samples\nverified ✓ 5$/);
+  const sampled = JSON.parse(renderGab(view(sampledProfile()))) as GabEntry[];
+  assert.deepEqual(sampled.map((e) => e.extra!.split("\n").find((l) => l.startsWith("verified"))), [
+    "verified ✓ 5",
+    "verified ✓ 5",
+    "verified ✓ 5 sampled",
+    "verified ✓ 5 mixed",
+  ]);
 });

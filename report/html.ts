@@ -94,7 +94,9 @@ function header(report: Report, options: HtmlOptions): string {
       h(p.host)
     } · commit ${h(p.commit)} · ${h(f.dateTime(p.createdAt))}</p>${
       p.merged ? `\n<p class="sub">${h(mergedLine(p))}</p>` : ""
-    }${p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""}`;
+    }${p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""}${
+      partialNotice(p)
+    }`;
   const links = several
     ? [
       `<a href="#comparison">Comparison</a>`,
@@ -141,7 +143,8 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
   const completed = p.cases.some((c) => c.stats !== null);
   const parts = [
     `<section class="profile" id="${id}-section">`,
-    heading,
+    // One profile says it in the page's header; several, each at the top of its own section.
+    several ? `${heading}${partialNotice(p)}` : heading,
     `<h3 id="${id}-summary">Summary</h3>`,
     summaryTable(p),
   ];
@@ -185,6 +188,11 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
   return parts.join("\n");
 }
 
+/** The line saying a run did not finish, on a line of its own; empty for a complete run. */
+function partialNotice(p: ProfileView): string {
+  return p.partial === null ? "" : `\n<p class="notice partial">${h(p.partial)}</p>`;
+}
+
 function summaryTable(p: ProfileView): string {
   const perNode = p.nodes.length > 0;
   const rows = p.cases.map((c) => summaryRow(c, perNode));
@@ -213,22 +221,18 @@ function summaryRow(c: CaseView, perNode: boolean): string {
     }">${name}<td class="message" colspan="8">${h(text)}</td></tr>`;
   }
   const s = c.stats;
-  const ci = s.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH;
-  const verified = s.verified === null
-    ? f.DASH
-    : s.verified.passed === s.verified.samples
-    ? `<span class="ok">✓ ${s.verified.passed}/${s.verified.samples}</span>`
-    : `<span class="bad">✗ ${s.verified.passed}/${s.verified.samples}</span>`;
+  const ci = `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`;
+  const verified = `<span class="ok">${h(f.verified(s.verified))}</span>`;
   const ofLimit = s.ofLimit
     ? `<span title="${h(`${s.ofLimit.limit}: ${f.gbps(s.ofLimit.limitGBps)} GB/s`)}">${
       f.percent(s.ofLimit.fraction)
     }</span>`
     : f.DASH;
-  const residency = s.residency === null ? "" : ` ${f.percent(s.residency)}`;
+  const residency = ` ${f.percent(s.residency)}`;
   return `<tr class="case" data-case-id="${h(c.id)}">${name}<td class="num">${
     f.ms(s.median)
   }</td><td class="num">${ci}</td><td class="num">${f.ms(s.iqr)}</td><td class="num">${
-    f.gbps(s.gbps?.median ?? null)
+    f.gbps(s.gbps.median)
   }</td><td class="num">${ofLimit}</td><td>${verified}</td><td>${h(c.cache)}${
     h(residency)
   }</td><td class="flags">${h(c.flags.join("; "))}</td></tr>`;
@@ -258,7 +262,7 @@ function timelines(p: ProfileView, index: number): string {
     const sample = c.representative!;
     const lanes = laneLayout(sample).lanes.length;
     const left = sample.spansLeftOut > 0 ? ` · ${sample.spansLeftOut} shortest spans left out` : "";
-    return `<figure><figcaption><strong>${h(c.label)}</strong> · sample ${sample.round ?? "?"}, ${
+    return `<figure><figcaption><strong>${h(c.label)}</strong> · sample ${sample.round}, ${
       h(f.ms(sample.durationMs))
     }${h(left)}</figcaption><div class="canvas" style="height:${
       60 + 22 * lanes
@@ -494,8 +498,8 @@ function comparisonTable(report: Report, comparison: Comparison): string {
         }${cell.profile === 0 ? " baseline" : ` · ${h(p.commit)}`}${
           cell.case?.node ? ` · ${h(cell.case.node)}` : ""
         }</td><td class="num">${f.ms(s?.median ?? null)}</td><td class="num">${
-          s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
-        }</td><td class="num">${f.gbps(s?.gbps?.median ?? null)}</td><td class="num">${
+          s ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
+        }</td><td class="num">${f.gbps(s?.gbps.median ?? null)}</td><td class="num">${
           f.ratio(cell.ratio)
         }</td><td class="num">${
           cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH
@@ -584,15 +588,15 @@ function payload(report: Report) {
           cache: c.cache,
           completed: s !== null,
           median: r(s?.median),
-          ciLow: r(s?.ci?.low),
-          ciHigh: r(s?.ci?.high),
+          ciLow: r(s?.ci.low),
+          ciHigh: r(s?.ci.high),
           q1: r(s?.q1),
           q3: r(s?.q3),
           min: r(s?.min),
           max: r(s?.max),
-          gbps: r(s?.gbps?.median),
-          gbpsLow: r(s?.gbps?.low),
-          gbpsHigh: r(s?.gbps?.high),
+          gbps: r(s?.gbps.median),
+          gbpsLow: r(s?.gbps.low),
+          gbpsHigh: r(s?.gbps.high),
           limitGBps: r(s?.ofLimit?.limitGBps),
           limitName: s?.ofLimit?.limit ?? null,
           phases: (s?.phases ?? []).map(({ phase, median }) => [phase, r(median)]),
@@ -617,7 +621,7 @@ function payload(report: Report) {
       ),
       gbps: report.profiles.map((_, pi) =>
         report.comparison!.rows.map((row) =>
-          r(row.cells.find((c) => c.profile === pi)?.case?.stats?.gbps?.median)
+          r(row.cells.find((c) => c.profile === pi)?.case?.stats?.gbps.median)
         )
       ),
     }

@@ -6,12 +6,14 @@ import {
   hostileProfile,
   INJECTION,
   limitsProfile,
+  partialProfile,
+  sampledProfile,
   unrelatedProfile,
 } from "./_fixtures.ts";
 import { loadAssets } from "./assets.ts";
 import { renderHtml } from "./html.ts";
 import { buildReport } from "./model.ts";
-import type { Profile } from "../profiles/profile.ts";
+import type { Profile } from "../profiles/schema.ts";
 
 /** Stand-ins for chart.js and the drawing script, so snapshots show only the report. */
 const STUB = { chartJs: "/* chart.js */", clientJs: "/* client */" };
@@ -110,6 +112,31 @@ Deno.test("a profile with no completed case says so instead of drawing empty cha
   assert.match(page, /No case of this profile completed with timed samples/);
   assert.ok(!page.includes("<canvas"));
   assert.equal(page.match(/errored: boom/g)?.length, 6);
+});
+
+Deno.test("verification: the samples checked, and `sampled` or `mixed` when not every byte was", () => {
+  const page = html(sampledProfile());
+  const cells = [...page.matchAll(/<td><span class="ok">([^<]*)<\/span><\/td>/g)].map((m) => m[1]);
+  assert.deepEqual(cells, ["✓ 5", "✓ 5", "✓ 5 sampled", "✓ 5 mixed"]);
+});
+
+Deno.test("a run that did not finish says so at the top of the page, and of its section when compared", () => {
+  const interrupted = html(partialProfile("interrupted"));
+  const notice =
+    `<p class="notice partial">Partial run: interrupted by SIGINT — 4 of 6 cases measured, with the samples taken before the interruption</p>`;
+  assert.ok(interrupted.includes(notice));
+  assert.ok(interrupted.indexOf(notice) < interrupted.indexOf("</header>"), "in the header");
+  assert.match(
+    html(partialProfile("running")),
+    /<p class="notice partial">Partial run: the profile was written while running and the run did not finish \(killed\?\) — 4 of 6 cases measured/,
+  );
+  assert.ok(!html(baselineProfile()).includes("Partial run"));
+  const compared = html(baselineProfile(), partialProfile("interrupted"));
+  assert.equal(compared.match(/class="notice partial"/g)?.length, 1);
+  assert.ok(
+    compared.indexOf(notice) > compared.indexOf('<section class="profile" id="profile-1-section">'),
+    "in the section of the partial profile",
+  );
 });
 
 Deno.test("strings from a profile cannot inject markup or script", () => {

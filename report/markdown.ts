@@ -42,13 +42,18 @@ export function renderMarkdown(report: Report): string {
   const lines: string[] = [];
   if (report.profiles.length === 1) {
     const p = report.profiles[0]!;
-    lines.push(`## weightbench: ${e(p.scenario)}`, "", context(p), "", ...summary(p));
+    lines.push(`## weightbench: ${e(p.scenario)}`, "", context(p), "");
+    if (p.partial !== null) lines.push(`> **${e(p.partial)}**`, "");
+    lines.push(...summary(p));
   } else {
     lines.push(`## weightbench: ${report.profiles.length} profiles compared`, "");
     report.profiles.forEach((p, i) => {
       lines.push(`${i + 1}. ${i === 0 ? "**baseline** " : ""}${context(p)}`);
     });
     lines.push("");
+    report.profiles.forEach((p, i) => {
+      if (p.partial !== null) lines.push(`> **${e(p.partial)}** (profile ${i + 1})`, "");
+    });
     const comparison = report.comparison!;
     if (comparison.unrelated !== null) lines.push(`> ${e(comparison.unrelated)}`, "");
     if (comparison.rows.length > 0) {
@@ -84,7 +89,7 @@ export function renderMarkdown(report: Report): string {
             `| ${cell.profile === 0 ? e(row.label) : ""} | ${cell.profile + 1}${
               cell.case?.node ? ` · ${e(cell.case.node)}` : ""
             } | ${f.ms(s?.median ?? null)} | ${
-              s?.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
+              s ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
             } | ${f.ratio(cell.ratio)} | ${
               cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH
             } | ${f.pValue(cell.pValue)} | ${e(verdict)} |`,
@@ -189,16 +194,9 @@ function row(c: CaseView, perNode = false): string {
     const text = c.state === "completed" ? c.flags.join("; ") : `${c.state}: ${c.message ?? ""}`;
     return `| ${e(c.label)} |${node} ${f.DASH} | | | | | | ${e(text)} |`;
   }
-  const verified = s.verified === null
-    ? f.DASH
-    : `${
-      s.verified.passed === s.verified.samples ? "✓" : "✗"
-    } ${s.verified.passed}/${s.verified.samples}`;
-  return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${
-    s.ci ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
-  } | ${f.gbps(s.gbps?.median ?? null)} | ${
-    f.percent(s.ofLimit?.fraction ?? null)
-  } | ${verified} | ${e(c.cache)}${s.residency === null ? "" : ` ${f.percent(s.residency)}`} | ${
-    e(c.flags.join("; "))
-  } |`;
+  return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)} | ${
+    f.gbps(s.gbps.median)
+  } | ${f.percent(s.ofLimit?.fraction ?? null)} | ${f.verified(s.verified)} | ${e(c.cache)} ${
+    f.percent(s.residency)
+  } | ${e(c.flags.join("; "))} |`;
 }

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { assertSnapshot } from "../bench/util/testing.ts";
-import { baselineProfile, currentProfile, hostileProfile, unrelatedProfile } from "./_fixtures.ts";
+import {
+  baselineProfile,
+  currentProfile,
+  hostileProfile,
+  partialProfile,
+  sampledProfile,
+  unrelatedProfile,
+} from "./_fixtures.ts";
 import { escapeMarkdown, renderMarkdown } from "./markdown.ts";
 import { buildReport } from "./model.ts";
-import type { Profile } from "../profiles/profile.ts";
+import type { Profile } from "../profiles/schema.ts";
 
 const markdown = (...profiles: Profile[]) =>
   renderMarkdown(buildReport(profiles.map((profile) => ({ profile }))));
@@ -34,6 +41,26 @@ Deno.test("markdown: unrelated profiles say so and show each profile's table", (
   const text = markdown(baselineProfile(), unrelatedProfile());
   assert.match(text, /^> No case could be compared: these profiles measured different things/m);
   assert.equal(text.match(/^\| case \| median \|/gm)?.length, 2);
+});
+
+Deno.test("markdown: verification says how the samples were checked", () => {
+  const text = markdown(sampledProfile());
+  assert.match(text, /^\| full-read · cold \| .* \| ✓ 5 \| cold 0% \|/m);
+  assert.match(text, /^\| mmap · cold \| .* \| ✓ 5 sampled \| cold 0% \|/m);
+  assert.match(text, /^\| mmap · warm \| .* \| ✓ 5 mixed \| warm 100% \|/m);
+});
+
+Deno.test("markdown: a run that did not finish says so above its table", () => {
+  const lines = markdown(partialProfile("interrupted", "SIGTERM")).split("\n");
+  const partial = lines.indexOf(
+    "> **Partial run: interrupted by SIGTERM — 4 of 6 cases measured, with the samples taken before the interruption**",
+  );
+  assert.ok(partial > 0 && partial < lines.findIndex((l) => l.startsWith("| case |")));
+  assert.match(
+    markdown(baselineProfile(), partialProfile("running")),
+    /^> \*\*Partial run: the profile was written while running .*\*\* \(profile 2\)$/m,
+  );
+  assert.ok(!markdown(baselineProfile()).includes("Partial run"));
 });
 
 Deno.test("markdown: strings from a profile cannot break the table or inject HTML", () => {

@@ -21,7 +21,7 @@
  */
 
 import Table from "cli-table3";
-import type { Profile } from "../profiles/profile.ts";
+import type { Profile } from "../profiles/schema.ts";
 import { formatDuration } from "./table.ts";
 import { herdSummary } from "../bench/compare/herd.ts";
 

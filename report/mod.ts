@@ -3,7 +3,7 @@
  * inlined, no network), a markdown summary, the dashboard formats Bencher
  * (BMF) and github-action-benchmark take, and the index page of a folder of
  * runs. Every builder is a pure function of the {@link Report} model, which
- * {@link buildReport} reads defensively out of profiles.
+ * {@link buildReport} reads out of typed profiles (`profiles/schema.ts`).
  *
  * @example
  * ```ts

@@ -5,9 +5,10 @@
  * by id against the first profile with the ratio of medians, its confidence
  * interval and a verdict (from `bench/compare/significance.ts`).
  *
- * Profiles are untrusted input: everything here is read defensively (a field
- * of the wrong type reads as unknown, never as a crash), and the builders of
- * HTML, markdown and the dashboard formats take this model, not raw profiles.
+ * Profiles arrive typed and checked (`readProfile`, or code that builds a
+ * {@link Profile}), so this reads their fields as the schema describes them.
+ * Their strings are still untrusted text: the builders of HTML, markdown and
+ * the dashboard formats take this model, not raw profiles, and escape them.
  *
  * @example
  * ```ts
@@ -26,12 +27,21 @@
  * @module
  */
 
-import type { Profile } from "../profiles/profile.ts";
+import type {
+  CaseStats,
+  Environment,
+  MachineLimits,
+  OfLimit,
+  Profile,
+  ProfileCase,
+  ProfileNode,
+  Sample,
+} from "../profiles/schema.ts";
 import { type HerdSummary, herdSummary } from "../bench/compare/herd.ts";
 import { compareSamples, type Verdict } from "../bench/compare/significance.ts";
 import { formatBytes } from "../bench/util/size.ts";
-import { arr, bool, describe, num, obj, str } from "./_read.ts";
-import { commit, dateTime, gbps } from "./_format.ts";
+import { commit, DASH, dateTime, gbps } from "./_format.ts";
+import { partialRunText } from "./_partial.ts";
 
 /**
  * A sample of GPU memory in use during a load, as a CUDA target records it:
@@ -52,7 +62,7 @@ export interface SpanView {
 
 /** The timed sample whose load time is closest to the median. */
 export interface SampleView {
-  readonly round: number | null;
+  readonly round: number;
   readonly durationMs: number;
   /** The spans that start inside the load, at most {@linkcode MAX_SPANS}. */
   readonly spans: readonly SpanView[];
@@ -62,36 +72,31 @@ export interface SampleView {
   readonly gpuMemory: readonly GpuMemorySample[] | null;
 }
 
-/** A case's statistics, each number finite or null. */
+/** A case's statistics, as the profile records them. */
 export interface StatsView {
   readonly samples: number;
   readonly median: number;
-  readonly ci: { readonly low: number; readonly high: number; readonly level: number } | null;
-  readonly q1: number | null;
-  readonly q3: number | null;
-  readonly iqr: number | null;
-  readonly min: number | null;
-  readonly max: number | null;
-  readonly cv: number | null;
+  readonly ci: { readonly low: number; readonly high: number; readonly level: number };
+  readonly q1: number;
+  readonly q3: number;
+  readonly iqr: number;
+  readonly min: number;
+  readonly max: number;
+  readonly cv: number;
   readonly noisy: boolean;
   readonly outliers: number;
-  readonly gbps: {
-    readonly median: number;
-    readonly low: number | null;
-    readonly high: number | null;
-  } | null;
-  readonly ofLimit: {
-    readonly fraction: number;
-    readonly limit: string;
-    readonly limitGBps: number;
-  } | null;
+  /** GB/s at the median load time and at the interval's ends. */
+  readonly gbps: { readonly median: number; readonly low: number; readonly high: number };
+  /** Throughput against the machine's limit, or null without the probe's figures. */
+  readonly ofLimit: OfLimit | null;
   /** Median time of each phase present, in the order of the profile. */
   readonly phases: readonly { readonly phase: string; readonly median: number }[];
-  readonly verified: { readonly passed: number; readonly samples: number } | null;
+  /** How many timed samples were checked, and how: every byte, sampled windows, or both. */
+  readonly verified: CaseStats["verified"];
   /** Samples whose cache state was established, of `samples`. */
-  readonly cacheEstablished: number | null;
+  readonly cacheEstablished: number;
   /** Page-cache residency measured before the samples: the worst one for the case's state. */
-  readonly residency: number | null;
+  readonly residency: number;
   readonly peakRssBytes: number | null;
   readonly loadRssBytes: number | null;
 }
@@ -114,7 +119,7 @@ export interface CaseView {
   /** Tensor bytes each sample placed on the target, when the samples agree. */
   readonly bytes: number | null;
   readonly representative: SampleView | null;
-  /** Flags for the summary: noisy, outliers, cache state not established, verification failed. */
+  /** Flags for the summary: noisy, outliers, cache state not established. */
   readonly flags: readonly string[];
   /** In a merged profile, the name of the node that ran the case; null otherwise. */
   readonly node: string | null;
@@ -137,7 +142,7 @@ export interface NodeView {
   readonly errored: number;
   readonly skipped: number;
   readonly startedAt: string;
-  readonly durationMs: number | null;
+  readonly durationMs: number;
   /** The node's environment, run and limits as label/value rows, as a profile's are. */
   readonly environment: readonly (readonly [string, string])[];
 }
@@ -151,7 +156,13 @@ export interface ProfileView {
   readonly id: string;
   readonly createdAt: string;
   readonly scenario: string;
+  /** The scenario's description, or null when it has none. */
   readonly description: string | null;
+  /**
+   * `Partial run: …` when the run did not finish (interrupted by a signal, or
+   * killed while running), with how many cases it measured; null when complete.
+   */
+  readonly partial: string | null;
   readonly host: string;
   readonly commit: string;
   readonly targets: readonly string[];
@@ -266,267 +277,241 @@ export function buildReport(inputs: readonly ReportInput[]): Report {
 type RawCase = Omit<CaseView, "label">;
 type RawProfile = Omit<ProfileView, "source" | "cases" | "groups"> & { cases: RawCase[] };
 
-function rawProfile(profile: Profile): RawProfile {
-  const p = obj(profile);
-  const env = obj(p.environment);
-  const git = obj(env.git);
-  const host = str(env.host, "unknown host");
-  const createdAt = str(p.createdAt, "");
-  const commitText = commit(str(git.commit, null), bool(git.dirty));
-  const nodeRecords = arr(p.nodes).map(obj);
-  const nodeLabels = nodeRecords.map((n, i) => str(n.label, `node ${i + 1}`));
-  const cases = arr(p.cases).map((c) => caseView(c, nodeLabels));
-  const nodes = nodeRecords.map((n, i) => nodeView(n, i, cases, p));
-  const merged = p.merged === null || p.merged === undefined ? null : obj(p.merged);
-  let herd: HerdSummary | null = null;
-  try {
-    herd = herdSummary(profile);
-  } catch {
-    herd = null; // a malformed profile shows its cases without the herd summary
-  }
+function rawProfile(p: Profile): RawProfile {
+  const env = p.environment;
+  const commitText = commit(env.git.commit, env.git.dirty);
+  const nodeRecords = p.nodes ?? [];
+  const nodeLabels = nodeRecords.map((n) => n.label);
+  const cases = p.cases.map((c) => caseView(c, nodeLabels));
+  const nodes = nodeRecords.map((n, i) => nodeView(n, i, cases, p.tool));
   const targets = [...new Set(cases.map((c) => c.target))];
-  const described = arr(p.weights).map((w) => {
-    const o = obj(w);
-    const files = arr(o.files).length;
-    const tensorBytes = num(o.tensorBytes);
-    return `${str(o.label, "weights")}: ${num(o.tensorCount) ?? "?"} tensors, ${
-      tensorBytes === null ? "?" : formatBytes(tensorBytes)
-    } in ${files} ${str(o.format, "")} file${files === 1 ? "" : "s"}`;
-  });
+  const described = p.weights.map((w) =>
+    `${w.label}: ${w.tensorCount} tensors, ${
+      formatBytes(w.tensorBytes)
+    } in ${w.files.length} ${w.format} file${w.files.length === 1 ? "" : "s"}`
+  );
   const weights = described.length > 0
     ? described.join("; ")
     : [...new Set(cases.map((c) => c.weights))].join(", ");
-  const limits = p.limits === undefined || p.limits === null ? null : obj(p.limits);
+  const limits = p.limits ?? null;
   return {
-    label: `${host} @ ${commitText} · ${dateTime(createdAt).replace(/:\d\d UTC$/, " UTC")}`,
-    id: str(p.id, "?"),
-    createdAt,
-    scenario: str(obj(p.scenario).name, "unnamed scenario"),
-    description: str(obj(p.scenario).description, null),
-    host,
+    label: `${env.host} @ ${commitText} · ${dateTime(p.createdAt).replace(/:\d\d UTC$/, " UTC")}`,
+    id: p.id,
+    createdAt: p.createdAt,
+    scenario: p.scenario.name,
+    description: p.scenario.description === "" ? null : p.scenario.description,
+    partial: partialRunText(p),
+    host: env.host,
     commit: commitText,
     targets,
     weights,
     hasLimits: limits !== null,
-    environment: environmentRows(p, limits),
+    environment: environmentRows({ ...p, limits }),
     cases,
     nodes,
-    merged: merged === null ? null : {
-      mode: str(merged.mode, "combined"),
-      missing: arr(merged.missing).map((m) => describe(m)),
-    },
-    herd,
+    merged: p.merged ? { mode: p.merged.mode, missing: p.merged.missing } : null,
+    herd: herdSummary(p),
   };
 }
 
 function nodeView(
-  n: Readonly<Record<string, unknown>>,
+  n: ProfileNode,
   index: number,
   cases: readonly RawCase[],
-  p: Readonly<Record<string, unknown>>,
+  tool: Profile["tool"],
 ): NodeView {
-  const label = str(n.label, `node ${index + 1}`);
-  const shard = n.shard === null || n.shard === undefined ? null : obj(n.shard);
-  const node = obj(n.node);
-  const scheduler = node.scheduler === null || node.scheduler === undefined
-    ? null
-    : obj(node.scheduler);
-  const run = obj(n.run);
   const mine = cases.filter((c) => c.nodeIndex === index);
-  const count = (state: string) => mine.filter((c) => c.state === state).length;
-  const part = shard === null
+  const count = (state: CaseView["state"]) => mine.filter((c) => c.state === state).length;
+  const part = n.shard === null
     ? null
-    : `${shard.mode === "herd" ? "member" : "shard"} ${describe(shard.index)}/${
-      describe(shard.count)
-    }`;
+    : `${n.shard.mode === "herd" ? "member" : "shard"} ${n.shard.index}/${n.shard.count}`;
+  const scheduler = n.node?.scheduler ?? null;
   const schedulerText = scheduler === null
     ? null
-    : `${str(scheduler.kind, "scheduler")} ${scheduler.kind === "kubernetes" ? "job" : "job"} ${
-      describe(scheduler.jobId)
-    }${
-      scheduler.taskId === null || scheduler.taskId === undefined
+    : `${scheduler.kind} job ${scheduler.jobId ?? DASH}${
+      scheduler.taskId === null
         ? ""
-        : `, ${scheduler.kind === "kubernetes" ? "index" : "task"} ${describe(scheduler.taskId)}`
+        : `, ${scheduler.kind === "kubernetes" ? "index" : "task"} ${scheduler.taskId}`
     }`;
-  const limits = n.limits === undefined || n.limits === null ? null : obj(n.limits);
   const rows = environmentRows({
     environment: n.environment,
     targets: n.targets,
+    weights: [],
     run: n.run,
     command: n.command,
-    scenario: { name: n.scenario },
-    tool: p.tool,
+    scenario: { name: n.scenario, source: null },
+    tool,
     id: n.profile,
-  }, limits);
+    limits: n.limits,
+  });
   rows.unshift(
-    ["node", label],
+    ["node", n.label],
     ["part of the run", part ?? "whole run"],
     ["scheduler", schedulerText ?? "none"],
   );
   return {
-    key: str(n.key, String(index + 1)),
-    label,
-    host: str(obj(n.environment).host, str(node.host, "unknown")),
+    key: n.key,
+    label: n.label,
+    host: n.environment.host,
     part,
     scheduler: schedulerText,
-    source: str(n.source, null),
+    source: n.source,
     completed: count("completed"),
     errored: count("errored"),
     skipped: count("skipped"),
-    startedAt: str(run.startedAt, ""),
-    durationMs: num(run.durationMs),
+    startedAt: n.run.startedAt,
+    durationMs: n.run.durationMs,
     environment: rows,
   };
 }
 
-function environmentRows(
-  p: Readonly<Record<string, unknown>>,
-  limits: Readonly<Record<string, unknown>> | null,
-): [string, string][] {
-  const env = obj(p.environment);
-  const cpu = obj(env.cpu);
-  const deno = obj(env.deno);
-  const git = obj(env.git);
-  const run = obj(p.run);
-  const tool = obj(p.tool);
-  const memory = num(env.memoryBytes);
+/** What the environment rows are made of: a profile's fields, or a merged profile's node's. */
+interface EnvironmentSource {
+  readonly environment: Environment;
+  readonly targets: Profile["targets"];
+  readonly weights: Profile["weights"];
+  readonly scenario: { readonly name: string; readonly source: string | null };
+  readonly command: readonly string[];
+  readonly run: Profile["run"];
+  readonly tool: Profile["tool"];
+  readonly id: string;
+  readonly limits: MachineLimits | null;
+}
+
+function environmentRows(p: EnvironmentSource): [string, string][] {
+  const { environment: env, run, limits } = p;
   const rows: [string, string][] = [
-    ["host", str(env.host, "unknown")],
-    ["system", `${str(env.os, "?")} ${str(env.arch, "?")}, kernel ${str(env.kernel, "?")}`],
-    ["CPU", `${str(cpu.model, "?")}, ${num(cpu.cores) ?? "?"} cores`],
-    ["memory", memory === null ? "unknown" : formatBytes(memory)],
-    ["transparent huge pages", str(env.transparentHugePages, "unknown")],
-    [
-      "Deno",
-      `${str(deno.deno, "?")} (V8 ${str(deno.v8, "?")}, TypeScript ${str(deno.typescript, "?")})`,
-    ],
+    ["host", env.host],
+    ["system", `${env.os} ${env.arch}, kernel ${env.kernel}`],
+    ["CPU", `${env.cpu.model}, ${env.cpu.cores} cores`],
+    ["memory", formatBytes(env.memoryBytes)],
+    ["transparent huge pages", env.transparentHugePages ?? "unknown"],
+    ["Deno", `${env.deno.deno} (V8 ${env.deno.v8}, TypeScript ${env.deno.typescript})`],
     [
       "commit",
-      str(git.commit, null) === null
+      env.git.commit === null
         ? "unknown"
-        : `${str(git.commit, "")}${bool(git.dirty) ? " (uncommitted changes)" : ""}`,
+        : `${env.git.commit}${env.git.dirty ? " (uncommitted changes)" : ""}`,
     ],
   ];
-  for (const s of arr(env.storage)) {
-    const o = obj(s);
-    const rotational = bool(o.rotational);
-    const model = str(o.deviceModel, null);
+  for (const s of env.storage) {
     rows.push([
-      `storage ${str(o.path, "?")}`,
-      `${str(o.fileSystem, "?")} on ${str(o.source, "?")} (${str(o.mountPoint, "?")}, device ${
-        str(o.device, "?")
-      }${model ? `, ${model}` : ""}${
-        rotational === null ? "" : rotational ? ", rotational" : ", solid state"
-      })`,
+      `storage ${s.path}`,
+      `${s.fileSystem} on ${s.source} (${s.mountPoint}, device ${s.device}${
+        s.deviceModel ? `, ${s.deviceModel}` : ""
+      }${s.rotational === null ? "" : s.rotational ? ", rotational" : ", solid state"})`,
     ]);
   }
-  for (const [name, target] of Object.entries(obj(p.targets))) {
-    rows.push([`target ${name}`, describe(target)]);
+  for (const [name, info] of Object.entries(p.targets)) {
+    rows.push([`target ${name}`, facts(info)]);
   }
-  for (const w of arr(p.weights)) {
-    const o = obj(w);
-    const tensorBytes = num(o.tensorBytes);
-    const fileBytes = num(o.fileBytes);
+  for (const w of p.weights) {
     rows.push([
-      `weights ${str(o.label, "?")}`,
-      `${str(o.format, "?")}, ${arr(o.files).length} files, ${num(o.tensorCount) ?? "?"} tensors, ${
-        tensorBytes === null ? "?" : formatBytes(tensorBytes)
-      } of tensors${fileBytes === null ? "" : `, ${formatBytes(fileBytes)} on disk`}; ${
-        str(o.source, "?")
-      }`,
+      `weights ${w.label}`,
+      `${w.format}, ${w.files.length} files, ${w.tensorCount} tensors, ${
+        formatBytes(w.tensorBytes)
+      } of tensors, ${formatBytes(w.fileBytes)} on disk; ${w.source}`,
     ]);
   }
-  const scenario = obj(p.scenario);
   rows.push([
     "scenario",
-    `${str(scenario.name, "?")}${
-      str(scenario.source, null) ? ` (${str(scenario.source, "")})` : ""
-    }`,
+    `${p.scenario.name}${p.scenario.source ? ` (${p.scenario.source})` : ""}`,
   ]);
-  const command = arr(p.command).map((a) => describe(a)).join(" ");
+  const command = p.command.join(" ");
   if (command) rows.push(["command", `deno task ${command}`]);
-  const durationMs = num(run.durationMs);
   rows.push([
     "run",
-    `started ${dateTime(str(run.startedAt, "?"))}, ${
-      durationMs === null ? "?" : `${(durationMs / 1000).toFixed(1)} s`
-    }, ${num(run.runs) ?? "?"} timed and ${num(run.warmup) ?? "?"} warmup samples per case`,
+    `started ${dateTime(run.startedAt)}, ${
+      (run.durationMs / 1000).toFixed(1)
+    } s, ${run.runs} timed and ${run.warmup} warmup samples per case${
+      run.state === "complete" ? "" : `; ${runState(run)}`
+    }`,
   ]);
-  rows.push([
-    "tool",
-    `${str(tool.name, "?")} ${str(tool.version, "?")}, profile ${str(p.id, "?")}`,
-  ]);
+  rows.push(["tool", `${p.tool.name} ${p.tool.version}, profile ${p.id}`]);
   if (limits === null) {
     rows.push(["machine limits", "not measured: run deno task probe"]);
   } else {
-    const storage = obj(limits.storage);
-    const cold = storage.cold === null ? null : obj(storage.cold);
-    rows.push(["limits measured", dateTime(str(limits.measuredAt, "?"))]);
+    const cold = limits.storage.cold;
+    rows.push(["limits measured", dateTime(limits.measuredAt)]);
     rows.push([
       "limit: storage, cold (O_DIRECT)",
       cold === null
         ? "not measured (O_DIRECT refused)"
-        : `${gbps(num(cold.gbps))} GB/s (block ${describe(cold.blockSize)}, depth ${
-          describe(cold.depth)
-        })`,
+        : `${gbps(cold.gbps)} GB/s (block ${formatBytes(cold.blockSize)}, depth ${cold.depth})`,
     ]);
-    rows.push(["limit: storage, page cache", `${gbps(num(obj(storage.warm).gbps))} GB/s`]);
-    rows.push(["limit: memory copy", `${gbps(num(limits.memoryCopyGBps))} GB/s`]);
-    for (const d of arr(limits.devices)) {
-      const o = obj(d);
+    rows.push(["limit: storage, page cache", `${gbps(limits.storage.warm.gbps)} GB/s`]);
+    rows.push(["limit: memory copy", `${gbps(limits.memoryCopyGBps)} GB/s`]);
+    for (const d of limits.devices) {
       rows.push([
-        `limit: ${str(o.id, "?")}`,
-        `H2D pinned ${gbps(num(o.pinnedH2DGBps))}, pageable ${
-          gbps(num(o.pageableH2DGBps))
-        }; D2H pinned ${gbps(num(o.pinnedD2HGBps))}, pageable ${gbps(num(o.pageableD2HGBps))} GB/s`,
+        `limit: ${d.id}`,
+        `H2D pinned ${gbps(d.pinnedH2DGBps)}, pageable ${gbps(d.pageableH2DGBps)}; D2H pinned ${
+          gbps(d.pinnedD2HGBps)
+        }, pageable ${gbps(d.pageableD2HGBps)} GB/s`,
       ]);
     }
   }
   return rows;
 }
 
-function caseView(value: unknown, nodeLabels: readonly string[]): RawCase {
-  const c = obj(value);
-  const nodeIndex = num(c.node);
+/** `interrupted by SIGINT`, or `did not finish (written while running)`. */
+function runState(run: Profile["run"]): string {
+  return run.state === "interrupted"
+    ? `interrupted${run.interruptedBy === undefined ? "" : ` by ${run.interruptedBy}`}`
+    : run.state === "running"
+    ? "did not finish (written while running)"
+    : "complete";
+}
+
+/**
+ * A target's facts as `key value` pairs: `kind host, arenaBytes 512.00 MiB,
+ * copyThreads 2`; byte counts (keys ending in `Bytes`) in binary units.
+ */
+function facts(info: Profile["targets"][string]): string {
+  const pairs = Object.entries(info).map(([key, value]) =>
+    `${key} ${
+      value === null
+        ? DASH
+        : typeof value === "number" && /Bytes$/.test(key)
+        ? formatBytes(value)
+        : String(value)
+    }`
+  );
+  return pairs.length === 0 ? DASH : pairs.join(", ");
+}
+
+function caseView(c: ProfileCase, nodeLabels: readonly string[]): RawCase {
+  const nodeIndex = c.node ?? null;
   const node = nodeIndex === null ? null : nodeLabels[nodeIndex] ?? `node ${nodeIndex + 1}`;
-  const state = c.state === "errored" || c.state === "skipped" ? c.state : "completed";
-  const samples = arr(c.samples).map(obj).filter((s) => s.warmup !== true);
-  const durations = samples.map((s) => num(s.durationMs)).filter((d): d is number => d !== null);
-  const stats = state === "completed" ? statsView(c.stats, str(c.cache, "")) : null;
-  const cache = str(c.cache, "?");
+  const samples = c.samples.filter((s) => !s.warmup);
+  const stats = c.state === "completed" && c.stats !== null ? statsView(c.stats, c.cache) : null;
   const flags: string[] = [];
   if (stats) {
-    if (stats.noisy) {
-      flags.push(`noisy (CV ${stats.cv === null ? "?" : (stats.cv * 100).toFixed(0)}%)`);
-    }
+    if (stats.noisy) flags.push(`noisy (CV ${(stats.cv * 100).toFixed(0)}%)`);
     if (stats.outliers > 0) {
       flags.push(`${stats.outliers} outlier${stats.outliers === 1 ? "" : "s"}`);
     }
-    if (stats.cacheEstablished !== null && stats.cacheEstablished < stats.samples) {
+    if (stats.cacheEstablished < stats.samples) {
       flags.push(
-        `${cache} not established in ${stats.samples - stats.cacheEstablished}/${stats.samples}`,
+        `${c.cache} not established in ${stats.samples - stats.cacheEstablished}/${stats.samples}`,
       );
     }
-    if (stats.verified && stats.verified.passed < stats.verified.samples) {
-      flags.push(`verification failed in ${stats.verified.samples - stats.verified.passed}`);
-    }
-  } else if (state === "completed") {
-    flags.push("no readable statistics");
+  } else if (c.state === "completed") {
+    flags.push("no statistics");
   }
   return {
-    id: str(c.id, "?"),
-    weights: str(c.weights, "?"),
-    strategy: str(c.strategyLabel, str(obj(c.strategy).name, "?")),
-    target: str(c.target, "?"),
-    cache,
-    state,
-    message: state === "errored"
-      ? str(c.error, "unknown error")
-      : state === "skipped"
-      ? str(c.reason, "no reason given")
+    id: c.id,
+    weights: c.weights,
+    strategy: c.strategyLabel,
+    target: c.target,
+    cache: c.cache,
+    state: c.state,
+    message: c.state === "errored"
+      ? c.error ?? "unknown error"
+      : c.state === "skipped"
+      ? c.reason ?? "no reason given"
       : null,
     stats,
-    durations,
+    durations: samples.map((s) => s.durationMs),
     bytes: sampleBytes(samples),
     representative: stats ? representative(samples, stats.median) : null,
     flags,
@@ -535,105 +520,67 @@ function caseView(value: unknown, nodeLabels: readonly string[]): RawCase {
   };
 }
 
-function sampleBytes(samples: readonly Readonly<Record<string, unknown>>[]): number | null {
-  const sizes = new Set(samples.map((s) => num(s.bytes)));
+function sampleBytes(samples: readonly Sample[]): number | null {
+  const sizes = new Set(samples.map((s) => s.bytes));
   const [only] = sizes;
   return sizes.size === 1 && only !== undefined ? only : null;
 }
 
-function statsView(value: unknown, cache: string): StatsView | null {
-  const s = obj(value);
-  const d = obj(s.durationMs);
-  const median = num(d.median);
-  if (median === null) return null;
-  const ci = obj(d.ci);
-  const ciLow = num(ci.low);
-  const ciHigh = num(ci.high);
-  const through = obj(s.throughputGBps);
-  const throughMedian = num(through.median);
-  const ofLimit = s.ofLimit === null || s.ofLimit === undefined ? null : obj(s.ofLimit);
-  const fraction = ofLimit ? num(ofLimit.fraction) : null;
-  const limitGBps = ofLimit ? num(ofLimit.limitGBps) : null;
+function statsView(s: CaseStats, cache: ProfileCase["cache"]): StatsView {
+  const d = s.durationMs;
   const phases: { phase: string; median: number }[] = [];
-  for (const [phase, summary] of Object.entries(obj(s.phases))) {
-    const m = num(obj(summary).median);
-    if (m !== null) phases.push({ phase, median: m });
+  for (const [phase, summary] of Object.entries(s.phases)) {
+    if (summary !== undefined) phases.push({ phase, median: summary.median });
   }
-  const verified = obj(s.verified);
-  const passed = num(verified.passed);
-  const verifiedSamples = num(verified.samples);
-  const cacheStats = obj(s.cache);
-  const resident = obj(cacheStats.residentFraction);
-  const residency = cache === "cold" ? num(resident.max) : num(resident.min);
+  const resident = s.cache.residentFraction;
   return {
-    samples: num(s.samples) ?? num(d.n) ?? 0,
-    median,
-    ci: ciLow === null || ciHigh === null
-      ? null
-      : { low: ciLow, high: ciHigh, level: num(ci.level) ?? 0.95 },
-    q1: num(d.q1),
-    q3: num(d.q3),
-    iqr: num(d.iqr),
-    min: num(d.min),
-    max: num(d.max),
-    cv: num(d.cv),
-    noisy: d.noisy === true,
-    outliers: arr(d.outliers).length,
-    gbps: throughMedian === null
-      ? null
-      : { median: throughMedian, low: num(through.low), high: num(through.high) },
-    ofLimit: fraction === null || limitGBps === null || ofLimit === null
-      ? null
-      : { fraction, limit: str(ofLimit.limit, "limit"), limitGBps },
+    samples: s.samples,
+    median: d.median,
+    ci: d.ci,
+    q1: d.q1,
+    q3: d.q3,
+    iqr: d.iqr,
+    min: d.min,
+    max: d.max,
+    cv: d.cv,
+    noisy: d.noisy,
+    outliers: d.outliers.length,
+    gbps: s.throughputGBps,
+    ofLimit: s.ofLimit ?? null,
     phases,
-    verified: passed === null || verifiedSamples === null
-      ? null
-      : { passed, samples: verifiedSamples },
-    cacheEstablished: num(cacheStats.established),
-    residency,
-    peakRssBytes: num(obj(s.peakRssBytes).max),
-    loadRssBytes: num(obj(s.loadRssBytes).max),
+    verified: s.verified,
+    cacheEstablished: s.cache.established,
+    residency: cache === "cold" ? resident.max : resident.min,
+    peakRssBytes: s.peakRssBytes?.max ?? null,
+    loadRssBytes: s.loadRssBytes?.max ?? null,
   };
 }
 
-function representative(
-  samples: readonly Readonly<Record<string, unknown>>[],
-  median: number,
-): SampleView | null {
-  let best: Readonly<Record<string, unknown>> | null = null;
-  let bestDistance = Infinity;
+function representative(samples: readonly Sample[], median: number): SampleView | null {
+  let best: Sample | null = null;
   for (const s of samples) {
-    const d = num(s.durationMs);
-    if (d !== null && Math.abs(d - median) < bestDistance) {
+    if (best === null || Math.abs(s.durationMs - median) < Math.abs(best.durationMs - median)) {
       best = s;
-      bestDistance = Math.abs(d - median);
     }
   }
   if (best === null) return null;
-  const durationMs = num(best.durationMs)!;
-  const spans: SpanView[] = [];
-  for (const span of arr(best.spans)) {
-    const o = obj(span);
-    const start = num(o.start);
-    const end = num(o.end);
-    if (start === null || end === null || end < start || start >= durationMs) continue;
-    spans.push({ phase: str(o.phase, "?"), start, end, detail: str(o.detail, null) });
-  }
+  const durationMs = best.durationMs;
+  // Spans after the load (verify, free) are not part of its timeline.
+  const spans: SpanView[] = best.spans.filter((span) => span.start < durationMs).map((span) => ({
+    phase: span.phase,
+    start: span.start,
+    end: span.end,
+    detail: span.detail ?? null,
+  }));
   let kept = spans;
   if (spans.length > MAX_SPANS) {
     // Keep the longest spans, in their original order.
     const cutoff = spans.map((s) => s.end - s.start).sort((a, b) => b - a)[MAX_SPANS - 1]!;
     kept = spans.filter((s) => s.end - s.start >= cutoff).slice(0, MAX_SPANS);
   }
-  const gpu = Array.isArray(best.gpuMemory)
-    ? best.gpuMemory.slice(0, MAX_GPU_SAMPLES).map(obj).flatMap((g) => {
-      const t = num(g.t);
-      const used = num(g.usedBytes);
-      return t === null || used === null ? [] : [{ t, usedBytes: used }];
-    })
-    : [];
+  const gpu = best.gpuMemory?.slice(0, MAX_GPU_SAMPLES) ?? [];
   return {
-    round: num(best.round),
+    round: best.round,
     durationMs,
     spans: kept,
     spansLeftOut: spans.length - kept.length,
@@ -751,9 +698,8 @@ function whyNot(
     if (c === null) return `not in ${label}`;
     if (c.state === "errored") return `errored in ${label}: ${c.message}`;
     if (c.state === "skipped") return `skipped in ${label}: ${c.message}`;
-    if (c.stats === null) return `no readable statistics in ${label}`;
+    if (c.stats === null) return `no statistics in ${label}`;
     if (c.durations.length === 0) return `no timed samples in ${label}`;
-    if (c.durations.some((d) => !(d > 0))) return `a load time that is not positive in ${label}`;
     return null;
   };
   const reason = missing(base, baseLabel) ?? missing(current, currentLabel);

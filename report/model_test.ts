@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import type { Profile } from "../profiles/profile.ts";
-import { baselineProfile, currentProfile, limitsProfile, unrelatedProfile } from "./_fixtures.ts";
+import type { Profile } from "../profiles/schema.ts";
+import {
+  baselineProfile,
+  currentProfile,
+  limitsProfile,
+  partialProfile,
+  sampledProfile,
+  unrelatedProfile,
+} from "./_fixtures.ts";
 import { buildReport } from "./model.ts";
 
 Deno.test("one profile: every case with its label, load times and representative sample", () => {
@@ -109,32 +116,53 @@ Deno.test("the same case id over different weights is not comparable", () => {
   assert.match(reason ?? "", /different weights: 512\.00 MiB of tensors in .*, 1\.00 GiB in/);
 });
 
-Deno.test("fields of the wrong type read as unknown, never as a crash", () => {
-  const broken = structuredClone(baselineProfile()) as unknown as Record<string, unknown>;
-  const cases = broken.cases as Record<string, unknown>[];
-  cases[0]!.stats = { durationMs: { median: "fast" } };
-  cases[1]!.stats = {
-    durationMs: { median: 80, ci: "x", outliers: 3 },
-    throughputGBps: null,
-    phases: { read: { median: NaN }, copy: 7 },
-    ofLimit: { fraction: "1" },
-  };
-  (cases[1]!.samples as Record<string, unknown>[])[1]!.spans = [{ phase: 3, start: "0" }, null];
-  (cases[1]!.samples as Record<string, unknown>[])[2]!.gpuMemory = [{ t: 1 }, "x", {
-    t: 2,
-    usedBytes: 5,
-  }];
-  broken.environment = { host: 42, storage: "none", cpu: null };
-  broken.weights = [{ label: null }];
-  const p = buildReport([{ profile: broken as unknown as Profile }]).profiles[0]!;
-  assert.equal(p.cases[0]!.stats, null);
-  assert.deepEqual(p.cases[0]!.flags, ["no readable statistics"]);
-  const s = p.cases[1]!.stats!;
-  assert.equal(s.median, 80);
-  assert.equal(s.ci, null);
-  assert.equal(s.gbps, null);
-  assert.equal(s.ofLimit, null);
-  assert.deepEqual(s.phases, []);
-  assert.equal(p.host, "unknown host");
-  assert.ok(p.environment.length > 5);
+Deno.test("a case's verification: how many samples, and how they were checked", () => {
+  const p = buildReport([{ profile: sampledProfile() }]).profiles[0]!;
+  assert.deepEqual(p.cases.slice(0, 4).map((c) => c.stats!.verified), [
+    { samples: 5, mode: "all" },
+    { samples: 5, mode: "all" },
+    { samples: 5, mode: "sampled" },
+    { samples: 5, mode: "mixed" },
+  ]);
+});
+
+Deno.test("a run that did not finish says so, with how much it measured", () => {
+  const complete = buildReport([{ profile: baselineProfile() }]).profiles[0]!;
+  assert.equal(complete.partial, null);
+  assert.ok(!complete.environment.some(([k, v]) => k === "run" && v.includes(";")));
+  const interrupted = buildReport([{ profile: partialProfile("interrupted", "SIGTERM") }])
+    .profiles[0]!;
+  assert.equal(
+    interrupted.partial,
+    "Partial run: interrupted by SIGTERM — 4 of 6 cases measured, with the samples taken before the interruption",
+  );
+  assert.deepEqual(interrupted.cases[2]!.durations.length, 2, "the samples taken are kept");
+  assert.match(
+    interrupted.environment.find(([k]) => k === "run")![1],
+    /warmup samples per case; interrupted by SIGTERM$/,
+  );
+  const running = buildReport([{ profile: partialProfile("running") }]).profiles[0]!;
+  assert.match(
+    running.partial!,
+    /^Partial run: the profile was written while running and the run did not finish \(killed\?\) — 4 of 6 cases measured/,
+  );
+  const unnamed = buildReport([{ profile: partialProfile("interrupted", null) }]).profiles[0]!;
+  assert.match(unnamed.partial!, /^Partial run: interrupted — 4 of 6 cases/);
+});
+
+Deno.test("environment rows read as text: a target's facts as key and value, never JSON", () => {
+  const p = buildReport([{ profile: limitsProfile() }]).profiles[0]!;
+  const row = (key: string) => p.environment.find(([k]) => k === key)?.[1];
+  assert.equal(row("target host"), "kind host, arenaBytes 512.00 MiB, copyThreads 2");
+  assert.equal(
+    row("limit: storage, cold (O_DIRECT)"),
+    "2.50 GB/s (block 1.00 MiB, depth 8)",
+  );
+  assert.equal(row("Deno"), "2.0.0 (V8 13.0, TypeScript 5.6)");
+  for (const [key, value] of p.environment) {
+    assert.ok(!/[{}"]/.test(value), `${key}: ${value}`);
+  }
+  const odd = { ...baselineProfile(), targets: { "cuda:0": { name: "H100", uuid: null } } };
+  const gpu = buildReport([{ profile: odd }]).profiles[0]!;
+  assert.equal(gpu.environment.find(([k]) => k === "target cuda:0")?.[1], "name H100, uuid —");
 });

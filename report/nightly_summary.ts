@@ -27,7 +27,7 @@
  */
 
 import { formatDuration } from "./table.ts";
-import type { Profile } from "../profiles/profile.ts";
+import type { Profile } from "../profiles/schema.ts";
 import type { ProfileComparison } from "../bench/compare/compare_profiles.ts";
 import type { LevelShift } from "../bench/compare/history.ts";
 import { formatChange, renderComparisonMarkdown } from "./compare_text.ts";

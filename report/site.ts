@@ -133,8 +133,8 @@ function trendData(runs: IndexInput["runs"]) {
       trend.points.push([
         t,
         r(s.median),
-        r(s.ci?.low ?? s.median),
-        r(s.ci?.high ?? s.median),
+        r(s.ci.low),
+        r(s.ci.high),
         `${profile.host} @ ${profile.commit}`,
       ]);
     }

@@ -6,22 +6,24 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatDuration } from "./table.ts";
+ * import { formatDuration, formatVerified } from "./table.ts";
  *
  * assert.equal(formatDuration(0.4213), "0.421 ms");
  * assert.equal(formatDuration(412.34), "412.3 ms");
  * assert.equal(formatDuration(1234.5), "1.234 s");
+ * assert.equal(formatVerified({ samples: 5, mode: "all" }), "✓ 5");
+ * assert.equal(formatVerified({ samples: 5, mode: "sampled" }), "✓ 5 sampled");
  * ```
  *
  * @module
  */
 
 import Table from "cli-table3";
-import type { Profile, ProfileCase } from "../profiles/profile.ts";
-import type { Sample } from "../bench/run/runner.ts";
+import type { CaseStats, Profile, ProfileCase, Sample } from "../profiles/schema.ts";
 import { PHASES } from "../bench/core/recorder.ts";
 import { NOISY_CV } from "../bench/stats/summary.ts";
 import { formatBytes } from "../bench/util/size.ts";
+import { partialRunText } from "./_partial.ts";
 
 /** How the table is drawn. */
 export interface TableOptions {
@@ -42,7 +44,11 @@ const HEAD = [
   "notes",
 ];
 
-/** One line naming what every case shares: the weights and the target, when there is one of each. */
+/**
+ * One line naming what every case shares: the weights and the target, when
+ * there is one of each; then, for a run that did not finish, a line saying so;
+ * then the machine's limits.
+ */
 export function renderHeading(profile: Profile): string {
   const targets = [...new Set(profile.cases.map((c) => c.target))];
   const parts = [`${profile.scenario.name}`];
@@ -55,7 +61,10 @@ export function renderHeading(profile: Profile): string {
     );
   }
   if (targets.length === 1) parts.push(`target ${targets[0]}`);
-  return `${parts.join(" · ")}\n${renderLimits(profile)}`;
+  const partial = partialRunText(profile);
+  return [parts.join(" · "), ...(partial === null ? [] : [partial]), renderLimits(profile)].join(
+    "\n",
+  );
 }
 
 /** One line of the machine's limits the cases are rated against, or how to measure them. */
@@ -134,9 +143,7 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
       ),
     );
   }
-  const verified = s.verified.passed === s.verified.samples
-    ? paint(`✓ ${s.verified.passed}/${s.verified.samples}`, "green", color)
-    : paint(`✗ ${s.verified.passed}/${s.verified.samples}`, "red", color);
+  const verified = paint(formatVerified(s.verified), "green", color);
   const residency = c.cache === "cold"
     ? s.cache.residentFraction.max
     : s.cache.residentFraction.min;
@@ -179,6 +186,15 @@ function strategyNotes(sample: Sample | undefined): string[] {
     notes.push(`${details.effectiveReaders} readers had work`);
   }
   return notes;
+}
+
+/**
+ * How a case's timed samples were checked: `✓ 5` when every byte was hashed,
+ * `✓ 5 sampled` for placements and sampled windows, `✓ 5 mixed` for both. A
+ * sample whose check fails errors its case, so every count here passed.
+ */
+export function formatVerified(verified: CaseStats["verified"]): string {
+  return `✓ ${verified.samples}${verified.mode === "all" ? "" : ` ${verified.mode}`}`;
 }
 
 /** Milliseconds as a short duration: `0.421 ms`, `412.3 ms`, `1.234 s`. */

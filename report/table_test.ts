@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { syntheticProfile } from "../profiles/_synthetic.ts";
-import { limitFor } from "../bench/probe/limits.ts";
+import { limitFor } from "../profiles/limits.ts";
 import { assertSnapshot } from "../bench/util/testing.ts";
 import { formatDuration, renderHeading, renderTable } from "./table.ts";
 
@@ -25,7 +25,7 @@ Deno.test("the table shows every case, its spread and its flags", () => {
   assert.match(text, /skipped: not on this target/);
   assert.match(text, /errored: Tensor "w" differs on host/);
   assert.match(text, /noisy \(CV \d+% > 10%\)/);
-  assert.match(text, /✓ 5\/5/);
+  assert.match(text, /✓ 5 /);
   assert.ok(!text.includes("\x1b["), "no colour unless asked");
   assert.ok(renderTable(syntheticProfile(), { color: true }).includes("\x1b["));
 });
@@ -47,6 +47,37 @@ Deno.test("the heading names what every case shares", () => {
     renderHeading({ ...profile, limits }),
     /limits: storage 2\.50 GB\/s \(O_DIRECT, 8\.00 MiB × 4\), page cache 9\.00 GB\/s, memory copy 21\.3 GB\/s \(measured 2026-01-01\)$/,
   );
+});
+
+Deno.test("the heading says when the run did not finish", () => {
+  const profile = syntheticProfile();
+  const heading = (run: typeof profile.run) => renderHeading({ ...profile, run }).split("\n");
+  assert.deepEqual(heading({ ...profile.run, state: "interrupted", interruptedBy: "SIGINT" }), [
+    "synthetic · target host",
+    "Partial run: interrupted by SIGINT — 4 of 6 cases measured, with the samples taken before the interruption",
+    "limits: not measured (deno task probe --path DIR rates results against this machine)",
+  ]);
+  assert.match(
+    heading({ ...profile.run, state: "running" })[1]!,
+    /^Partial run: the profile was written while running and the run did not finish \(killed\?\)/,
+  );
+});
+
+Deno.test("the verified column says how the samples were checked", () => {
+  const profile = syntheticProfile();
+  const sampled = {
+    ...profile,
+    cases: profile.cases.map((c) =>
+      c.stats
+        ? { ...c, stats: { ...c.stats, verified: { samples: 5, mode: "sampled" as const } } }
+        : c
+    ),
+  };
+  const cells = renderTable(sampled).split("\n").filter((line) => line.startsWith("│"))
+    .map((line) => line.split("│").slice(1, -1).map((cell) => cell.trim()))
+    .filter((row) => row.length === 10 && row[0] !== "" && row[0] !== "case")
+    .map((row) => row[7]);
+  assert.deepEqual(cells, ["✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled"]);
 });
 
 Deno.test("each case is rated against the limit that bounds it", () => {

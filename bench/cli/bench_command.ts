@@ -5,46 +5,18 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import { InputError, InterruptedError } from "../util/errors.ts";
-import { renderHeading, renderTable } from "../../report/table.ts";
-import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { collectEnvironment } from "../probe/environment.ts";
-import { buildProfile, writeProfile } from "../../profiles/profile.ts";
-import { type Case, planCases } from "../run/plan.ts";
-import { runCases, type RunResult } from "../run/runner.ts";
-import {
-  arriveAtBarrier,
-  DEFAULT_SLOT_MS,
-  parseDuration,
-  parseStartAt,
-  prepareOnce,
-  timetableGate,
-} from "../run/herd_sync.ts";
-import { currentNode } from "../run/scheduler.ts";
-import { formatShard, parseShard, planIdentity, shardCases, type ShardSpec } from "../run/shard.ts";
-import { ensureFixture } from "../../fixtures/generate.ts";
-import { loadScenario } from "../scenarios/load.ts";
-import { parseScenario, type Scenario } from "../scenarios/schema.ts";
-import { resolveAutoTarget } from "../targets/registry.ts";
-import { optionalEnv } from "../util/env.ts";
+import type { Profile } from "../../profiles/schema.ts";
+import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
+import { renderHeading, renderTable } from "../../report/table.ts";
+import { type BenchRun, runBench } from "../run/bench.ts";
+import { DEFAULT_SLOT_MS, parseDuration, parseStartAt } from "../run/herd_sync.ts";
+import { type BenchPlan, type FleetPart, planBench } from "../run/options.ts";
+import { parseShard } from "../run/shard.ts";
 import { commaList, nonNegativeInteger, parseFlags, positiveInteger } from "./args.ts";
 import { ProbeProgress, Progress } from "./progress.ts";
-import { limitsForFiles } from "../probe/probe.ts";
-import type { HerdStart, MachineLimits, ShardInfo } from "../../profiles/profile.ts";
-import type { WeightSet } from "../formats/weights.ts";
-import { isRemoteWeights } from "../stage/remote_weights.ts";
-
-/** Where profiles go unless `--out` says otherwise. */
-export const DEFAULT_PROFILE_DIR = fileURLToPath(new URL("../../profiles/runs/", import.meta.url));
-/** Where generated fixtures are cached, unless `WEIGHTBENCH_CACHE` says otherwise. */
-export const DEFAULT_FIXTURE_CACHE = fileURLToPath(
-  new URL("../../fixtures/.cache/", import.meta.url),
-);
-/** The scenario run with no `--scenario`. */
-export const DEFAULT_SCENARIO = "quick";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -108,182 +80,46 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const runs = positiveInteger("--runs", values.runs);
-  const warmup = nonNegativeInteger("--warmup", values.warmup);
-  const fleet = parseFleetFlags(values);
-  const base = await loadScenario(values.scenario ?? DEFAULT_SCENARIO);
-  const scenarioSource = values.scenario === undefined ? DEFAULT_SCENARIO : values.scenario;
-  const scenario = applyFlags(base, {
+  const json = values.json ?? false;
+  const plan = await planBench({
+    ...(values.scenario === undefined ? {} : { scenario: values.scenario }),
     weights: values.weights,
-    strategy: values.strategy,
-    target: values.target,
-    cache: values.cache,
-    runs,
-    warmup,
+    strategy: commaList(values.strategy),
+    target: commaList(values.target),
+    cache: values.cache === "both" ? ["cold", "warm"] : commaList(values.cache),
+    runs: positiveInteger("--runs", values.runs),
+    warmup: nonNegativeInteger("--warmup", values.warmup),
+    ...(values.out === undefined ? {} : { out: values.out }),
+    verify: parseVerify(values.verify),
+    probe: !values["no-probe"],
+    ...fleetOption(values),
+    ...(values["node-label"] === undefined ? {} : { nodeLabel: values["node-label"] }),
+    command: ["bench", ...args],
   });
-
-  const notes: string[] = [];
-  const targets = scenario.targets.map((target) => {
-    if (target !== "auto") return target;
-    const auto = resolveAutoTarget();
-    notes.push(`target ${auto.id}: ${auto.reason}`);
-    return auto.id;
-  });
-  const resolved: Scenario = { ...scenario, targets: [...new Set(targets)] };
-  let cases = planCases(resolved);
-  let shardInfo: ShardInfo | undefined;
-  const part = fleet.shard ?? fleet.herd;
-  if (part !== undefined) {
-    // The slice is taken from the plan as written, the same on every node; `auto` resolves here.
-    const planned = planCases(scenario);
-    const all = planCases({ ...scenario, targets });
-    const seen = new Map<string, number>();
-    for (const c of all) {
-      const earlier = seen.get(c.id);
-      if (earlier !== undefined) {
-        throw new InputError(
-          `Cannot shard: cases ${earlier + 1} and ${c.index + 1} are both "${c.id}" on this node ` +
-            `(auto is ${targets.join(", ")} here); list distinct targets`,
-        );
-      }
-      seen.set(c.id, c.index);
-    }
-    cases = fleet.shard === undefined ? all : shardCases(all, fleet.shard);
-    shardInfo = {
-      mode: fleet.shard === undefined ? "herd" : "shard",
-      index: part.index,
-      count: part.count,
-      plan: planIdentity(planned),
-    };
-    if (cases.length === 0) {
-      notes.push(
-        `shard ${
-          formatShard(part)
-        } has no cases: the plan has ${all.length}, fewer than ${part.count} shards; ` +
-          "writing an empty profile, so merge knows this shard ran",
-      );
-    }
-  }
-
   if (values["dry-run"]) {
-    printPlan(resolved, cases, values.json ?? false, notes, shardInfo);
+    printPlan(plan, json);
     return 0;
   }
-
-  const outDir = resolve(values.out ?? DEFAULT_PROFILE_DIR);
-  await ensureWritableDir(outDir);
-  const progress = new Progress(!values.json && Deno.stderr.isTerminal());
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new InterruptedError());
-  Deno.addSignalListener("SIGINT", onSignal);
-  const fixtureRoot = optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE;
-  const node = currentNode(values["node-label"]);
-  let herdStart: HerdStart | null = null;
-  const gate = fleet.herd && fleet.sync
-    ? timetableGate(
-      async () => {
-        const sync = fleet.sync!;
-        return sync.barrier === undefined
-          ? sync.startAt!
-          : await arriveAtBarrier(sync.barrier, fleet.herd!, {
-            host: node.name,
-            signal: controller.signal,
-          });
-      },
-      fleet.sync.slotMs,
-      shardInfo!.plan.cases,
-      {
-        signal: controller.signal,
-        onStart: (schedule) => {
-          herdStart = {
-            startAt: schedule.startAt,
-            slotMs: schedule.slotMs,
-            source: fleet.sync!.barrier === undefined ? "start-at" : fleet.sync!.barrier,
-          };
-          const wait = (schedule.startAt - Date.now()) / 1000;
-          console.error(
-            `herd ${formatShard(fleet.herd!)} on ${node.name}: first load at ${
-              new Date(schedule.startAt).toISOString()
-            } (${wait >= 0 ? `in ${wait.toFixed(1)} s` : `${(-wait).toFixed(1)} s late`}), ` +
-              `then one every ${schedule.slotMs / 1000} s`,
-          );
-        },
-      },
-    )
-    : undefined;
-  let result: RunResult;
-  try {
-    if (fleet.herd && fleet.sync?.barrier !== undefined) {
-      const fixtures = cases.map((c) => c.weights).filter((w) => w.kind === "fixture");
-      await prepareOnce(fleet.sync.barrier, fleet.herd, async () => {
-        for (const { layout, size, dtype, shards, format } of fixtures) {
-          await ensureFixture({ layout, size, dtype, shards, format }, fixtureRoot);
-        }
-      }, { host: node.name, signal: controller.signal });
-    }
-    if (cases.length === 0) {
-      for (const note of notes) console.error(note);
-      result = emptyRun();
-    } else {
-      result = await runCases(cases, {
-        runs: resolved.runs,
-        warmup: resolved.warmup,
-        fixtureRoot,
-        signal: controller.signal,
-        ...(gate === undefined ? {} : { gate }),
-        verify: parseVerify(values.verify),
-        onEvent: (event) => {
-          // Notes wait until the weights and targets are known good, so bad input stays one line.
-          if (event.kind === "ready") { for (const note of notes) console.error(note); }
-          progress.update(event);
-        },
-      });
-    }
-  } finally {
-    progress.stop();
-    Deno.removeSignalListener("SIGINT", onSignal);
-  }
-
-  // Remote weights (http URLs) have no local folder to describe.
-  const weightDirs = result.weights.map(({ weights }) => weights.files[0]!.path)
-    .filter((path) => !isRemoteWeights(path)).map((path) => dirname(path));
-  const environment = await collectEnvironment([...new Set(weightDirs)]);
-  const limits = values["no-probe"] || result.weights.length === 0 ||
-      isRemoteWeights(result.weights[0]!.weights.source)
-    ? undefined
-    : await measuredLimits(result.weights[0]!.weights, values.json ?? false);
-  const profile = buildProfile({
-    scenario: resolved,
-    scenarioSource,
-    command: ["bench", ...args],
-    environment,
-    limits: limits ?? null,
-    result,
-    runs: resolved.runs,
-    warmup: resolved.warmup,
-    node,
-    ...(shardInfo === undefined
-      ? {}
-      : { shard: shardInfo.mode === "herd" ? { ...shardInfo, start: herdStart } : shardInfo }),
-  });
-  const path = await writeProfile(profile, outDir);
+  const { profile, path } = await runWithProgress(plan, json, controller);
   const reportPath = path.replace(/\.json$/, ".html");
   await writeFileAtomic(
     reportPath,
     renderHtml(buildReport([{ profile, source: path }]), await loadAssets()),
   );
-
-  if (values.json) {
+  if (json) {
     console.log(JSON.stringify(profile, null, 2));
     console.error(`profile: ${path}`);
     console.error(`report: ${reportPath}`);
   } else {
-    console.log(renderHeading(profile));
-    if (profile.cases.length > 0) {
-      console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
-    }
+    printProfile(profile);
     console.log(`profile: ${path}`);
     console.log(`report: ${reportPath}`);
+  }
+  const interruption = controller.signal.reason;
+  if (interruption instanceof InterruptedError) {
+    console.error(interruptedLine(profile, path, interruption));
+    return interruption.exitCode;
   }
   const errored = profile.cases.filter((c) => c.state === "errored");
   if (errored.length > 0) {
@@ -293,70 +129,87 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** The scenario with the command-line overrides applied and validated like a scenario file. */
-export function applyFlags(
-  scenario: Scenario,
-  flags: {
-    weights?: string | undefined;
-    strategy?: string | undefined;
-    target?: string | undefined;
-    cache?: string | undefined;
-    runs?: number | undefined;
-    warmup?: number | undefined;
-  },
-): Scenario {
-  const input: Record<string, unknown> = {
-    name: scenario.name,
-    description: scenario.description,
-    weights: scenario.weights.map((w) =>
-      w.kind === "path" ? { path: w.path } : { fixture: { ...w, kind: undefined } }
-    ),
-    strategies: scenario.strategies.map((s) => ({ name: s.name, options: s.options })),
-    targets: scenario.targets,
-    cache: scenario.cache,
-    runs: flags.runs ?? scenario.runs,
-    warmup: flags.warmup ?? scenario.warmup,
-  };
-  if (flags.weights !== undefined) {
-    input.weights = [{ path: flags.weights }];
-    input.description = `${
-      scenario.description ? `${scenario.description}; ` : ""
-    }weights replaced by --weights ${flags.weights}`;
-  }
-  const strategies = commaList(flags.strategy);
-  if (strategies !== undefined) {
-    input.strategies = strategies.includes("all") ? "all" : strategies.map((name) => {
-      const configured = scenario.strategies.find((s) => s.name === name);
-      return configured ? { name, options: configured.options } : name;
-    });
-  }
-  if (flags.target !== undefined) input.targets = commaList(flags.target);
-  if (flags.cache !== undefined) {
-    input.cache = flags.cache === "both" ? ["cold", "warm"] : commaList(flags.cache);
-  }
-  return parseScenario(stripUndefined(input), "command line", FLAG_OF_FIELD);
+/** What an interrupted run kept, in one line. */
+function interruptedLine(profile: Profile, path: string, interruption: InterruptedError): string {
+  const timed = (c: Profile["cases"][number]) => c.samples.filter((s) => !s.warmup).length;
+  const measured = profile.cases.filter((c) => timed(c) > 0).length;
+  const samples = profile.cases.reduce((sum, c) => sum + timed(c), 0);
+  return `Interrupted by ${interruption.signal}: ${samples} timed sample${
+    samples === 1 ? "" : "s"
+  } of ${measured} of ${profile.cases.length} cases kept in "${path}"`;
 }
 
-const FLAG_OF_FIELD = {
-  weights: "--weights",
-  strategies: "--strategy",
-  targets: "--target",
-  cache: "--cache",
-  runs: "--runs",
-  warmup: "--warmup",
-};
-
-function stripUndefined(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value));
-}
-
-function printPlan(
-  scenario: Scenario,
-  cases: readonly Case[],
+/**
+ * Runs `plan` with progress on stderr (bars at a terminal); SIGINT (Ctrl-C)
+ * and SIGTERM (a scheduler's stop) abort `controller`, which ends the run
+ * between samples with what it measured. The plan's notes print once the
+ * weights and targets are known good, so bad input stays one line.
+ */
+export async function runWithProgress(
+  plan: BenchPlan,
   json: boolean,
-  notes: readonly string[],
-  shard: ShardInfo | undefined,
-): void {
+  controller = new AbortController(),
+): Promise<BenchRun> {
+  const interactive = !json && Deno.stderr.isTerminal();
+  const progress = new Progress(interactive);
+  const probeProgress = new ProbeProgress(interactive);
+  const onInt = () => controller.abort(new InterruptedError("SIGINT"));
+  const onTerm = () => controller.abort(new InterruptedError("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  const showNotes = () => {
+    for (const note of plan.notes) console.error(note);
+  };
+  if (plan.cases.length === 0) showNotes();
+  try {
+    return await runBench(plan, {
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.kind === "ready") showNotes();
+        if (event.kind === "probe") {
+          progress.stop();
+          probeProgress.update(event.step);
+        } else if (event.kind === "limits") {
+          probeProgress.stop();
+          if (event.outcome === "measured") {
+            console.error("measured this machine's limits once (deno task probe measures again)");
+          } else if (event.outcome === "too-small") {
+            console.error(
+              "limits: weights too small to probe; run deno task probe --path DIR to rate results",
+            );
+          }
+        } else if (event.kind === "herd-start") {
+          const { startAt, slotMs } = event.schedule;
+          const wait = (startAt - Date.now()) / 1000;
+          console.error(
+            `herd ${plan.shard!.index}/${plan.shard!.count} on ${event.node}: first load at ${
+              new Date(startAt).toISOString()
+            } (${wait >= 0 ? `in ${wait.toFixed(1)} s` : `${(-wait).toFixed(1)} s late`}), ` +
+              `then one every ${slotMs / 1000} s`,
+          );
+        } else {
+          progress.update(event);
+        }
+      },
+    });
+  } finally {
+    progress.stop();
+    probeProgress.stop();
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+  }
+}
+
+/** The heading and the table of `profile`, on stdout. */
+export function printProfile(profile: Profile): void {
+  console.log(renderHeading(profile));
+  if (profile.cases.length > 0) {
+    console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
+  }
+}
+
+function printPlan(plan: BenchPlan, json: boolean): void {
+  const { scenario, cases, notes, shard } = plan;
   if (json) {
     console.log(
       JSON.stringify({ scenario, notes, ...(shard ? { shard } : {}), cases }, null, 2),
@@ -364,7 +217,7 @@ function printPlan(
     return;
   }
   for (const note of notes) console.log(note);
-  const part = shard === undefined
+  const part = shard === null
     ? ""
     : `${shard.mode} ${shard.index}/${shard.count} of ${shard.plan.cases} planned cases: `;
   console.log(
@@ -374,32 +227,23 @@ function printPlan(
   for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
 }
 
-/** The fleet flags, checked together before anything runs. */
-interface FleetFlags {
-  readonly shard?: ShardSpec;
-  readonly herd?: ShardSpec;
-  /** Herds: when to start, and the timetable's slot. */
-  readonly sync?: { readonly startAt?: number; readonly barrier?: string; readonly slotMs: number };
-}
-
-function parseFleetFlags(values: {
+/** The fleet flags, checked together before anything runs, as the plan's fleet option. */
+function fleetOption(values: {
   shard?: string | undefined;
   herd?: string | undefined;
   "start-at"?: string | undefined;
   barrier?: string | undefined;
   slot?: string | undefined;
-}): FleetFlags {
+}): { fleet?: FleetPart } {
   if (values.shard !== undefined && values.herd !== undefined) {
     throw new InputError(
       "--shard and --herd do not go together: a shard runs a slice of the plan, a herd member all of it",
     );
   }
-  const shard = values.shard === undefined ? undefined : parseShard(values.shard, "--shard");
-  const herd = values.herd === undefined ? undefined : parseShard(values.herd, "--herd");
   const startText = values["start-at"];
   const barrier = values.barrier;
   for (const [flag, given] of [["--start-at", startText], ["--barrier", barrier]] as const) {
-    if (given !== undefined && herd === undefined) {
+    if (given !== undefined && values.herd === undefined) {
       throw new InputError(`${flag} needs --herd I/N: it synchronises the members of a herd`);
     }
   }
@@ -412,68 +256,19 @@ function parseFleetFlags(values: {
   if (values.slot !== undefined && startText === undefined && barrier === undefined) {
     throw new InputError("--slot needs --start-at or --barrier: it spaces a synchronised herd");
   }
+  if (values.shard !== undefined) {
+    return { fleet: { mode: "shard", part: parseShard(values.shard, "--shard") } };
+  }
+  if (values.herd === undefined) return {};
+  const part = parseShard(values.herd, "--herd");
+  if (startText === undefined && barrier === undefined) return { fleet: { mode: "herd", part } };
   const slotMs = values.slot === undefined ? DEFAULT_SLOT_MS : parseDuration("--slot", values.slot);
-  const sync = startText === undefined && barrier === undefined ? undefined : {
+  const sync = {
     ...(startText === undefined ? {} : { startAt: parseStartAt(startText, Date.now()) }),
     ...(barrier === undefined ? {} : { barrier: resolve(barrier) }),
     slotMs,
   };
-  return {
-    ...(shard === undefined ? {} : { shard }),
-    ...(herd === undefined ? {} : { herd }),
-    ...(sync === undefined ? {} : { sync }),
-  };
-}
-
-function emptyRun(): RunResult {
-  return {
-    startedAt: new Date().toISOString(),
-    durationMs: 0,
-    weights: [],
-    targets: {},
-    cases: [],
-  };
-}
-
-/** Fails before a run, not after it, when profiles cannot be written to `dir`. */
-async function ensureWritableDir(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true });
-    const probe = await Deno.makeTempFile({ dir, prefix: ".write-check-" });
-    await Deno.remove(probe);
-  } catch (error) {
-    const reason =
-      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-        ? "permission denied"
-        : error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
-        ? "not a folder"
-        : (error as Error).message;
-    throw new InputError(`Cannot write profiles to "${dir}": ${reason}`, { cause: error });
-  }
-}
-
-/** The cached limits of the weights' storage, or a probe of it (once per machine and storage). */
-async function measuredLimits(
-  weights: WeightSet,
-  json: boolean,
-): Promise<MachineLimits | undefined> {
-  const progress = new ProbeProgress(!json && Deno.stderr.isTerminal());
-  try {
-    const found = await limitsForFiles(weights.files.map((f) => f.path), {
-      onStep: (step) => progress.update(step),
-    });
-    if (found && !found.cached) {
-      console.error(`measured this machine's limits once (deno task probe measures again)`);
-    }
-    if (!found) {
-      console.error(
-        "limits: weights too small to probe; run deno task probe --path DIR to rate results",
-      );
-    }
-    return found?.limits;
-  } finally {
-    progress.stop();
-  }
+  return { fleet: { mode: "herd", part, sync } };
 }
 
 function parseVerify(value: string | undefined): "all" | "sampled" {

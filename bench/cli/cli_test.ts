@@ -17,7 +17,8 @@ import {
   TESTDATA,
 } from "./_cli_testing.ts";
 import { basename, dirname, join } from "node:path";
-import { readProfile } from "../../profiles/profile.ts";
+import { readProfile } from "../../profiles/files.ts";
+import { SCHEMA_VERSION } from "../../profiles/schema.ts";
 import { strategyNames } from "../strategies/registry.ts";
 
 /** The rows of a cli-table3 table, cells trimmed (wrapped lines are rows with an empty first cell). */
@@ -100,7 +101,7 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
   for (const cells of cases) {
     // A strategy this machine cannot run (gds without libcufile) says why in its row.
     if (cells[1]!.startsWith("skipped: ")) continue;
-    assert.equal(cells[7], "✓ 2/2", `verified cell of ${cells[0]}`);
+    assert.equal(cells[7], "✓ 2", `verified cell of ${cells[0]}`);
   }
 
   const lines = result.stdout.trimEnd().split("\n");
@@ -120,7 +121,7 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
   assert.ok(html.includes("tiny-sharded"), "the report is of this run");
 
   const profile = await readProfile(path);
-  assert.equal(profile.schemaVersion, 1);
+  assert.equal(profile.schemaVersion, SCHEMA_VERSION);
   assert.equal(profile.tool.name, "weightbench");
   assert.equal(profile.run.runs, 2);
   assert.equal(profile.run.warmup, 0);
@@ -150,9 +151,9 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
     assert.equal(c.samples.length, 2, c.id);
     assert.equal(c.samples.filter((s) => !s.warmup).length, 2, c.id);
     assert.equal(c.stats?.samples, 2, c.id);
-    assert.deepEqual(c.stats?.verified, { passed: 2, samples: 2 }, c.id);
+    assert.deepEqual(c.stats?.verified, { samples: 2, mode: "all" }, c.id);
     for (const sample of c.samples) {
-      assert.equal(sample.verified, true, c.id);
+      assert.deepEqual(sample.verification, { mode: "all", checkedBytes: sample.bytes }, c.id);
       assert.equal(sample.bytes, profile.weights[0]!.tensorBytes, c.id);
       assert.ok(sample.durationMs > 0, c.id);
       const phases = new Set(sample.spans.map((span) => span.phase));
@@ -212,7 +213,7 @@ Deno.test("bench: --json prints the profile it wrote", async () => {
   );
   assert.match(result.stderr, new RegExp(`report: ${path.replace(/\.json$/, "\\.html")}`));
   assert.deepEqual(printed, JSON.parse(await Deno.readTextFile(path)));
-  assert.equal(printed.schemaVersion, 1);
+  assert.equal(printed.schemaVersion, SCHEMA_VERSION);
   assert.equal(printed.cases.length, DEFAULT_LABELS.length);
 });
 
@@ -463,52 +464,87 @@ Deno.test("main rejects an unknown command with a suggestion", async () => {
 // ---------------------------------------------------------------------------
 // bench: interrupt
 
-Deno.test("bench: SIGINT stops the run and leaves no profile", async () => {
-  await using out = await tempDir();
-  // 4 cases × 3000 samples of the tiny file take several seconds here; 200 finish in under one.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...taskFlags("bench"),
-      "bench/main.ts",
-      "bench",
-      "--weights",
-      TINY,
-      "--runs",
-      "3000",
-      "--warmup",
-      "0",
-      "--out",
-      out.path,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
-  let exited = false;
-  child.status.then(() => exited = true);
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
-  assert.ok(!exited, "the run ended before SIGINT was sent; give it more samples");
-  child.kill("SIGINT");
-  const watchdog = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
+for (
+  const [signal, code, state] of [
+    ["SIGINT", 130, "interrupted"],
+    ["SIGTERM", 143, "interrupted"],
+    ["SIGKILL", null, "running"],
+  ] as const
+) {
+  Deno.test(`bench: ${signal} mid-run keeps every sample taken in a valid profile`, async () => {
+    await using out = await tempDir();
+    // 4 cases × 3000 samples of the tiny file take several seconds here.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...taskFlags("bench"),
+        "bench/main.ts",
+        "bench",
+        "--weights",
+        TINY,
+        "--strategy",
+        "full-read,mmap",
+        "--runs",
+        "3000",
+        "--warmup",
+        "0",
+        "--out",
+        out.path,
+      ],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = child.output();
+    let exited = false;
+    child.status.then(() => exited = true);
+    // Wait for the journal's second write, so the kill lands between writes as often as not.
+    const deadline = Date.now() + 20_000;
+    let writes = 0;
+    let last = "";
+    while (writes < 2 && Date.now() < deadline && !exited) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const names = (await listTree(out.path)).filter((n) => n.endsWith(".json"));
+      const text = names.length === 1
+        ? await Deno.readTextFile(join(out.path, names[0]!)).catch(() => "")
+        : "";
+      if (text !== "" && text !== last) [writes, last] = [writes + 1, text];
     }
-  }, 5_000);
-  const result = await output;
-  clearTimeout(watchdog);
-  const stderr = new TextDecoder().decode(result.stderr);
-  assert.notEqual(result.signal, "SIGKILL", "did not stop within 5 s of SIGINT");
-  assert.notEqual(result.code, 0, stderr);
-  assert.match(stderr, /Interrupted/, "stopped by its own handler, with a message");
-  assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
-  assert.deepEqual(await listTree(out.path), [], "no profile and no temporary file");
-});
+    assert.ok(!exited, "the run ended before the signal was sent; give it more samples");
+    child.kill(signal);
+    const watchdog = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    const result = await output;
+    clearTimeout(watchdog);
+    const stderr = new TextDecoder().decode(result.stderr);
+    if (code !== null) {
+      assert.equal(result.signal, null, `did not stop within 5 s of ${signal}`);
+      assert.equal(result.code, code, stderr);
+      assert.match(
+        stderr,
+        new RegExp(`Interrupted by ${signal}: \\d+ timed samples of 4 of 4 cases kept in`),
+      );
+      assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+    }
+    const files = await listTree(out.path);
+    const profiles = files.filter((n) => n.endsWith(".json"));
+    assert.equal(profiles.length, 1, `one profile: ${files}`);
+    assert.ok(
+      files.every((n) => n.endsWith(".json") || n.endsWith(".html")),
+      `no litter: ${files}`,
+    );
+    const profile = await readProfile(join(out.path, profiles[0]!));
+    assert.equal(profile.run.state, state);
+    if (code !== null) assert.equal(profile.run.interruptedBy, signal);
+    for (const c of profile.cases) {
+      assert.equal(c.state, "completed", c.id);
+      const timed = c.samples.filter((s) => !s.warmup).length;
+      assert.ok(timed > 0 && timed < 3000, `${c.id}: ${timed} samples`);
+      assert.equal(c.stats?.samples, timed, "the statistics cover what was measured");
+    }
+  });
+}
 
 // ---------------------------------------------------------------------------
 // inspect
@@ -739,7 +775,7 @@ Deno.test("fixtures: generates, refuses to overwrite, --force replaces, and benc
     assert.deepEqual(profile.cases.map((c) => [c.strategyLabel, c.cache, c.state]), [
       ["full-read", "warm", "completed"],
     ]);
-    assert.equal(profile.cases[0]!.samples[0]?.verified, true);
+    assert.equal(profile.cases[0]!.samples[0]?.verification.mode, "all");
   });
 });
 

@@ -8,10 +8,10 @@
 
 import { resolve } from "node:path";
 import { InputError } from "../util/errors.ts";
-import { readProfile } from "../../profiles/profile.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { DEFAULT_BASELINE_DIR, writeBaseline } from "../compare/baseline.ts";
 import { compareProfiles } from "../compare/compare_profiles.ts";
-import { parseBy, parseFormat, parseFraction } from "../compare/options.ts";
+import { parseBy, parseFormat, parseFraction } from "./compare_flags.ts";
 import { renderComparison } from "../../report/compare_text.ts";
 import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../compare/significance.ts";
 import { parseFlags } from "./args.ts";

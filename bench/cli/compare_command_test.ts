@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { syntheticProfile } from "../../profiles/_synthetic.ts";
-import type { Profile } from "../../profiles/profile.ts";
+import type { Profile } from "../../profiles/schema.ts";
 import { variantProfile } from "../compare/_testing.ts";
 import { fingerprintOf } from "../compare/fingerprint.ts";
 import { assertInputError, cli, listTree, tempDir } from "./_cli_testing.ts";
@@ -102,7 +102,7 @@ Deno.test("compare rejects bad input with one line and exit 2", async () => {
   ]);
   await Deno.writeTextFile(join(dir.path, "other.json"), '{"hello": 1}');
   await assertInputError(await cli(["compare", base, join(dir.path, "other.json")]), [
-    "no schemaVersion, not a weightbench profile",
+    "schemaVersion: missing, not a weightbench profile",
   ]);
   await assertInputError(await cli(["compare", base, base, "--threshold", "5"]), [
     'Invalid --threshold "5"',

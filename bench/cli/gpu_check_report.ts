@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MachineLimits, Profile, ProfileCase } from "../../profiles/profile.ts";
+import type { MachineLimits, Profile, ProfileCase } from "../../profiles/schema.ts";
 
 /** What `peers.py` measured (decimal GB/s; seconds per load). */
 export interface PeersResult {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { MachineLimits, Profile, ProfileCase } from "../../profiles/profile.ts";
+import type { MachineLimits, Profile, ProfileCase } from "../../profiles/schema.ts";
 import { type CheckInput, evaluateGoals, renderResults } from "./gpu_check_report.ts";
 
 /** A completed cuda:0 case at `gbps`, as much of it as the summary reads. */

@@ -14,7 +14,7 @@
 
 import { join, resolve } from "node:path";
 import { InputError } from "../util/errors.ts";
-import { readProfile } from "../../profiles/profile.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { type MergeInput, mergeProfiles } from "../compare/merge_profiles.ts";
 import { renderMergeSummary } from "../../report/merge_text.ts";
 import { writeFileAtomic } from "../util/atomic.ts";

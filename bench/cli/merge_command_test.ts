@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readProfile } from "../../profiles/profile.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { herdSummary } from "../compare/herd.ts";
 import { assertInputError, cli, listTree, tempDir, TESTDATA } from "./_cli_testing.ts";
 

@@ -10,8 +10,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { InputError } from "../util/errors.ts";
-import { type Profile, readProfile } from "../../profiles/profile.ts";
+import { type Profile } from "../../profiles/schema.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import {
   baselinePath,
@@ -19,7 +18,11 @@ import {
   findBaseline,
   writeBaseline,
 } from "../compare/baseline.ts";
-import { compareProfiles, type ProfileComparison } from "../compare/compare_profiles.ts";
+import {
+  type CompareBy,
+  compareProfiles,
+  type ProfileComparison,
+} from "../compare/compare_profiles.ts";
 import {
   appendHistory,
   DEFAULT_HISTORY_DIR,
@@ -27,11 +30,14 @@ import {
   loadHistory,
 } from "../compare/history.ts";
 import { renderNightlySummary } from "../../report/nightly_summary.ts";
-import { parseBy, parseFraction } from "../compare/options.ts";
+import { parseBy, parseFraction } from "./compare_flags.ts";
 import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../compare/significance.ts";
 import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
+import { DEFAULT_PROFILE_DIR, planBench } from "../run/options.ts";
 import { parseFlags, positiveInteger } from "./args.ts";
-import { benchCommand, DEFAULT_PROFILE_DIR } from "./bench_command.ts";
+import { printProfile, runWithProgress } from "./bench_command.ts";
+import { InterruptedError } from "../util/errors.ts";
+import type { BenchRun } from "../run/bench.ts";
 
 /** The scenario run unless `--scenario` says otherwise (`bench/scenarios/builtin/nightly.json`). */
 export const NIGHTLY_SCENARIO = "nightly";
@@ -82,125 +88,170 @@ export async function nightlyCommand(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const threshold = parseFraction("--threshold", values.threshold, { max: 10 }) ??
-    DEFAULT_THRESHOLD;
-  const alpha = parseFraction("--alpha", values.alpha, { exclusiveMin: true, max: 1 }) ??
-    DEFAULT_ALPHA;
-  const by = parseBy(values.by) ?? "time";
-  const runs = positiveInteger("--runs", values.runs);
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const outDir = resolve(values.out ?? join(DEFAULT_PROFILE_DIR, `nightly-${stamp}`));
-  const historyRoot = resolve(values.history ?? DEFAULT_HISTORY_DIR);
-  const baselineDir = resolve(values.baselines ?? DEFAULT_BASELINE_DIR);
+  const options: NightlyOptions = {
+    threshold: parseFraction("--threshold", values.threshold, { max: 10 }) ?? DEFAULT_THRESHOLD,
+    alpha: parseFraction("--alpha", values.alpha, { exclusiveMin: true, max: 1 }) ??
+      DEFAULT_ALPHA,
+    by: parseBy(values.by) ?? "time",
+    outDir: resolve(
+      values.out ??
+        join(DEFAULT_PROFILE_DIR, `nightly-${new Date().toISOString().replace(/[:.]/g, "-")}`),
+    ),
+    historyRoot: resolve(values.history ?? DEFAULT_HISTORY_DIR),
+    baselineDir: resolve(values.baselines ?? DEFAULT_BASELINE_DIR),
+  };
 
   // The run itself is a bench run, into a folder of its own.
-  const before = await jsonFiles(outDir);
-  const benchArgs = ["--scenario", values.scenario ?? NIGHTLY_SCENARIO, "--out", outDir];
-  if (runs !== undefined) benchArgs.push("--runs", String(runs));
-  if (values["no-probe"]) benchArgs.push("--no-probe");
-  const benchCode = await benchCommand(benchArgs);
-  const written = (await jsonFiles(outDir)).filter((name) => !before.includes(name));
-  if (written.length !== 1) {
-    throw new Error(`Expected one new profile in "${outDir}", found ${written.length}`);
-  }
-  const profilePath = join(outDir, written[0]!);
-  const profile = await readProfile(profilePath);
-  const warnings: string[] = [];
-  const errored = profile.cases.filter((c) => c.state === "errored");
-  if (errored.length > 0) {
-    warnings.push(
-      `${errored.length} case${errored.length === 1 ? "" : "s"} errored: ${
-        errored.map((c) => `${c.id} (${c.error ?? "unknown error"})`).join("; ")
-      }`,
+  const plan = await planBench({
+    scenario: values.scenario ?? NIGHTLY_SCENARIO,
+    out: options.outDir,
+    runs: positiveInteger("--runs", values.runs),
+    probe: !values["no-probe"],
+    command: ["nightly", ...args],
+  });
+  const controller = new AbortController();
+  const run = await runWithProgress(plan, false, controller);
+  printProfile(run.profile);
+  if (controller.signal.reason instanceof InterruptedError) {
+    // A partial run is kept but judged by no one: it goes neither into the history nor the gate.
+    console.error(
+      `Interrupted by ${controller.signal.reason.signal}: profile kept in "${run.path}"`,
     );
+    return controller.signal.reason.exitCode;
   }
+  const warnings = erroredWarnings(run.profile);
+  const verdict = await judge(run, options, warnings);
+  const files: Record<string, string> = { profile: run.path, history: verdict.historyPath };
+  const report = await writeReport(run, verdict, options.outDir, warnings);
+  if (report !== null) files.report = report;
+  if (values["update-baseline"]) {
+    await writeBaseline(options.baselineDir, run.profile, { replace: true });
+  }
+  const exitCode = run.profile.cases.some((c) => c.state === "errored") ||
+      verdict.comparison?.exitCode === 1
+    ? 1
+    : 0;
+  const summary = await writeSummary(run, verdict, {
+    ...options,
+    files,
+    exitCode,
+    warnings,
+    baselineUpdated: values["update-baseline"] ?? false,
+  });
+  console.log(summary);
+  return exitCode;
+}
 
-  const historyPath = await appendHistory(historyRoot, profile);
-  const baseline = await findBaseline(baselineDir, profile);
-  let comparison: ProfileComparison | null = null;
-  if (baseline !== null) {
-    comparison = compareProfiles(baseline.profile, profile, { threshold, alpha, by }, {
+/** What the nightly flags resolve to. */
+interface NightlyOptions {
+  readonly threshold: number;
+  readonly alpha: number;
+  readonly by: CompareBy;
+  readonly outDir: string;
+  readonly historyRoot: string;
+  readonly baselineDir: string;
+}
+
+/** The run set against the machine's baseline and its history. */
+interface Verdict {
+  readonly historyPath: string;
+  readonly baseline: { readonly profile: Profile; readonly path: string } | null;
+  readonly comparison: ProfileComparison | null;
+  readonly history: Awaited<ReturnType<typeof loadHistory>>;
+  readonly shifts: ReturnType<typeof levelShifts>;
+}
+
+function erroredWarnings(profile: Profile): string[] {
+  const errored = profile.cases.filter((c) => c.state === "errored");
+  if (errored.length === 0) return [];
+  return [
+    `${errored.length} case${errored.length === 1 ? "" : "s"} errored: ${
+      errored.map((c) => `${c.id} (${c.error ?? "unknown error"})`).join("; ")
+    }`,
+  ];
+}
+
+/** Adds the run to the history, compares it with the baseline, and finds level shifts. */
+async function judge(run: BenchRun, options: NightlyOptions, warnings: string[]): Promise<Verdict> {
+  const { threshold, alpha, by } = options;
+  const historyPath = await appendHistory(options.historyRoot, run.profile);
+  const baseline = await findBaseline(options.baselineDir, run.profile);
+  const comparison = baseline === null
+    ? null
+    : compareProfiles(baseline.profile, run.profile, { threshold, alpha, by }, {
       baseline: baseline.path,
-      current: profilePath,
+      current: run.path,
     });
-  }
-  const history = await loadHistory(historyRoot, profile);
+  const history = await loadHistory(options.historyRoot, run.profile);
   for (const path of history.unreadable) warnings.push(`Unreadable history file "${path}" skipped`);
   const shifts = levelShifts(history.runs, { minChange: threshold });
+  return { historyPath, baseline, comparison, history, shifts };
+}
 
-  const files: Record<string, string> = {
-    profile: profilePath,
-    history: historyPath,
-  };
-  const reportPath = join(outDir, "report.html");
+/** The HTML report against the baseline; null (and a warning) when it cannot be drawn. */
+async function writeReport(
+  run: BenchRun,
+  verdict: Verdict,
+  outDir: string,
+  warnings: string[],
+): Promise<string | null> {
+  const path = join(outDir, "report.html");
   try {
     const inputs: { profile: Profile; source: string }[] = [];
-    if (baseline !== null) inputs.push({ profile: baseline.profile, source: baseline.path });
-    inputs.push({ profile, source: profilePath });
-    await writeFileAtomic(reportPath, renderHtml(buildReport(inputs), await loadAssets()));
-    files.report = reportPath;
+    if (verdict.baseline !== null) {
+      inputs.push({ profile: verdict.baseline.profile, source: verdict.baseline.path });
+    }
+    inputs.push({ profile: run.profile, source: run.path });
+    await writeFileAtomic(path, renderHtml(buildReport(inputs), await loadAssets()));
+    return path;
   } catch (error) {
     // The numbers matter more than their page: a report that cannot be drawn is a warning.
     warnings.push(`No HTML report: ${(error as Error).message}`);
+    return null;
   }
+}
 
-  let baselineUpdated = false;
-  if (values["update-baseline"]) {
-    await writeBaseline(baselineDir, profile, { replace: true });
-    baselineUpdated = true;
-  }
-  const exitCode = benchCode !== 0 || comparison?.exitCode === 1 ? 1 : 0;
+/** `summary.md` and `nightly.json`; returns the summary. */
+async function writeSummary(
+  run: BenchRun,
+  verdict: Verdict,
+  context: NightlyOptions & {
+    files: Record<string, string>;
+    exitCode: number;
+    warnings: readonly string[];
+    baselineUpdated: boolean;
+  },
+): Promise<string> {
+  const { outDir, files, exitCode, warnings, baselineUpdated } = context;
   const summaryPath = join(outDir, "summary.md");
   const jsonPath = join(outDir, "nightly.json");
   files.summary = summaryPath;
   files.json = jsonPath;
   const summary = renderNightlySummary({
-    profile,
-    comparison,
-    baselinePath: baseline?.path ?? baselinePath(baselineDir, profile),
+    profile: run.profile,
+    comparison: verdict.comparison,
+    baselinePath: verdict.baseline?.path ?? baselinePath(context.baselineDir, run.profile),
     baselineUpdated,
-    shifts,
-    historyRuns: history.runs.length,
+    shifts: verdict.shifts,
+    historyRuns: verdict.history.runs.length,
     files,
     exitCode,
     warnings,
   });
   await writeFileAtomic(summaryPath, summary);
-  await writeFileAtomic(
-    jsonPath,
-    `${
-      JSON.stringify(
-        {
-          exitCode,
-          profile: profilePath,
-          baseline: baseline?.path ?? null,
-          baselineUpdated,
-          comparison,
-          history: { dir: history.dir, runs: history.runs.length, shifts },
-          warnings,
-        },
-        null,
-        2,
-      )
-    }\n`,
-  );
-  console.log(summary);
-  return exitCode;
-}
-
-/** The `.json` files directly in `dir`; none when it does not exist yet. */
-async function jsonFiles(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.isFile && entry.name.endsWith(".json")) names.push(entry.name);
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    if (error instanceof Deno.errors.NotADirectory) {
-      throw new InputError(`Cannot write to "${dir}": not a folder`, { cause: error });
-    }
-    throw error;
-  }
-  return names;
+  const record = {
+    exitCode,
+    profile: run.path,
+    baseline: verdict.baseline?.path ?? null,
+    baselineUpdated,
+    comparison: verdict.comparison,
+    history: {
+      dir: verdict.history.dir,
+      runs: verdict.history.runs.length,
+      shifts: verdict.shifts,
+    },
+    warnings,
+  };
+  await writeFileAtomic(jsonPath, `${JSON.stringify(record, null, 2)}\n`);
+  return summary;
 }

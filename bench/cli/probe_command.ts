@@ -58,7 +58,8 @@ export async function probeCommand(args: readonly string[]): Promise<number> {
   const probeFileBytes = values.size === undefined ? undefined : parseProbeSize(values.size);
 
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new InterruptedError("Interrupted: nothing cached"));
+  const onSignal = () =>
+    controller.abort(new InterruptedError("SIGINT", "Interrupted: nothing cached"));
   Deno.addSignalListener("SIGINT", onSignal);
   const progress = new ProbeProgress(!values.json && Deno.stderr.isTerminal());
   let result;

@@ -16,7 +16,8 @@
 
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { InputError } from "../util/errors.ts";
-import { type Profile, readProfile } from "../../profiles/profile.ts";
+import { type Profile } from "../../profiles/schema.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { formatBytes } from "../util/size.ts";
 import { loadAssets } from "../../report/assets.ts";

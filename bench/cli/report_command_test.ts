@@ -88,7 +88,10 @@ Deno.test("report: bad input is one clear error", async () => {
     await Deno.writeTextFile(truncated, JSON.stringify(baselineProfile()).slice(0, 5000));
     const cases: [string[], RegExp][] = [
       [[], /^Missing PROFILE/],
-      [[future], /future\.json": schemaVersion 99 is not 1, the version this tool reads$/],
+      [
+        [future],
+        /future\.json": schemaVersion 99 is newer than 2, the newest this weightbench reads: update weightbench$/,
+      ],
       [[a, truncated], /truncated\.json": not valid JSON \(truncated\?\)/],
       [[join(dir, "nope.json")], /Cannot read profile ".*nope\.json"/],
       [

@@ -6,13 +6,9 @@
  */
 
 import { syntheticProfile } from "../../profiles/_synthetic.ts";
-import {
-  caseStats,
-  type MachineLimits,
-  type Profile,
-  type ProfileCase,
-} from "../../profiles/profile.ts";
-import type { Environment } from "../probe/environment.ts";
+import { caseStats } from "../../profiles/case_stats.ts";
+import { type MachineLimits, type Profile, type ProfileCase } from "../../profiles/schema.ts";
+import type { Environment } from "../../profiles/schema.ts";
 import { planIdentity, shardOfCase } from "../run/shard.ts";
 import type { MergeInput } from "./merge_profiles.ts";
 

@@ -26,7 +26,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../util/errors.ts";
-import { type Profile, readProfile } from "../../profiles/profile.ts";
+import { type Profile } from "../../profiles/schema.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 

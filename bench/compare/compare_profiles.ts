@@ -32,7 +32,7 @@
  * @module
  */
 
-import type { Profile, ProfileCase } from "../../profiles/profile.ts";
+import type { Profile, ProfileCase } from "../../profiles/schema.ts";
 import {
   compareSamples,
   DEFAULT_ALPHA,

@@ -27,8 +27,8 @@
  */
 
 import { createHash } from "node:crypto";
-import type { Profile } from "../../profiles/profile.ts";
-import { safeName } from "../../profiles/profile.ts";
+import type { Profile } from "../../profiles/schema.ts";
+import { safeName } from "../../profiles/files.ts";
 
 /** What identifies a machine, and a file-name slug for it. */
 export interface Fingerprint {

@@ -4,8 +4,7 @@
  * node, how far apart the nodes' loads really started, and the throughput
  * the shared storage gave the whole fleet at once (every node's bytes over
  * the time from the first start to the last finish, per round, median over
- * rounds). A pure function of the profile, read defensively: a profile is
- * untrusted input.
+ * rounds). A pure function of the profile, which the schema has checked.
  *
  * @example
  * ```ts
@@ -24,7 +23,7 @@
  * @module
  */
 
-import type { Profile } from "../../profiles/profile.ts";
+import type { Profile, ProfileCase, Sample } from "../../profiles/schema.ts";
 
 /** One node's part in a herd case. */
 export interface HerdNodeResult {
@@ -69,35 +68,29 @@ export interface HerdSummary {
 
 /** The summary of a merged herd profile, or null for any other profile. */
 export function herdSummary(profile: Profile): HerdSummary | null {
-  const p = profile as unknown as Record<string, unknown>;
-  const merged = obj(p.merged);
-  if (merged.mode !== "herd") return null;
-  const nodes = arr(p.nodes).map(obj);
-  const names = nodes.map((n, i) => str(n.label) ?? `node ${i + 1}`);
+  if (profile.merged?.mode !== "herd") return null;
+  const nodes = profile.nodes ?? [];
+  const names = nodes.map((n) => n.label);
   // Two members on one machine share its name: the member's key tells them apart.
   const labels = names.map((name, i) =>
-    names.indexOf(name) === names.lastIndexOf(name)
-      ? name
-      : `${name} #${str(nodes[i]!.key) ?? i + 1}`
+    names.indexOf(name) === names.lastIndexOf(name) ? name : `${name} #${nodes[i]!.key}`
   );
-  const groups = new Map<string, Record<string, unknown>[]>();
-  for (const c of arr(p.cases).map(obj)) {
-    const id = str(c.planId) ?? str(c.id) ?? "?";
+  const groups = new Map<string, ProfileCase[]>();
+  for (const c of profile.cases) {
+    const id = c.planId ?? c.id;
     groups.set(id, [...(groups.get(id) ?? []), c]);
   }
   const cases: HerdCase[] = [];
   for (const [id, copies] of groups) {
-    const results: HerdNodeResult[] = copies.map((c) => {
-      const node = num(c.node) ?? 0;
-      const timed = timedSamples(c);
-      const lates = timed.map((s) => num(s.lateMs)).filter((v): v is number => v !== null);
-      const stats = obj(c.stats);
+    const results = copies.map((c): HerdNodeResult => {
+      const node = c.node ?? 0;
+      const lates = timedSamples(c).map((s) => s.lateMs).filter((v) => v !== undefined);
       return {
         node,
         label: labels[node] ?? `node ${node + 1}`,
-        state: str(c.state) ?? "?",
-        medianMs: num(obj(stats.durationMs).median),
-        gbps: num(obj(stats.throughputGBps).median),
+        state: c.state,
+        medianMs: c.stats?.durationMs.median ?? null,
+        gbps: c.stats?.throughputGBps.median ?? null,
         lateMs: lates.length > 0 ? Math.max(...lates) : null,
       };
     });
@@ -108,8 +101,8 @@ export function herdSummary(profile: Profile): HerdSummary | null {
     const first = copies[0]!;
     cases.push({
       id,
-      strategy: str(first.strategyLabel) ?? str(obj(first.strategy).name) ?? "?",
-      cache: str(first.cache) ?? "?",
+      strategy: first.strategyLabel,
+      cache: first.cache,
       nodes: results,
       fastestMs: fastest,
       slowestMs: slowest,
@@ -118,31 +111,25 @@ export function herdSummary(profile: Profile): HerdSummary | null {
       fleetGBps: median(rounds.map((r) => r.gbps)),
     });
   }
-  const shard = obj(nodes[0]?.shard);
-  const start = obj(shard.start);
-  const startAt = num(start.startAt);
-  const slotMs = num(start.slotMs);
+  const start = nodes[0]?.shard?.start ?? null;
   return {
     members: nodes.length,
     nodes: labels,
-    start: startAt === null || slotMs === null
-      ? null
-      : { startAt, slotMs, source: str(start.source) ?? "?" },
+    start: start === null ? null : { ...start },
     cases,
   };
 }
 
 /** Per round where at least two nodes have a timed sample with a wall-clock start. */
-function roundsOf(copies: readonly Record<string, unknown>[]): { skewMs: number; gbps: number }[] {
+function roundsOf(copies: readonly ProfileCase[]): { skewMs: number; gbps: number }[] {
   const byRound = new Map<number, { start: number; end: number; bytes: number }[]>();
   for (const c of copies) {
     for (const s of timedSamples(c)) {
-      const round = num(s.round);
-      const start = num(s.startedAtEpochMs);
-      const duration = num(s.durationMs);
-      const bytes = num(s.bytes);
-      if (round === null || start === null || duration === null || bytes === null) continue;
-      byRound.set(round, [...(byRound.get(round) ?? []), { start, end: start + duration, bytes }]);
+      const start = s.startedAtEpochMs;
+      if (start === undefined) continue;
+      const loads = byRound.get(s.round) ?? [];
+      loads.push({ start, end: start + s.durationMs, bytes: s.bytes });
+      byRound.set(s.round, loads);
     }
   }
   const out: { skewMs: number; gbps: number }[] = [];
@@ -157,8 +144,8 @@ function roundsOf(copies: readonly Record<string, unknown>[]): { skewMs: number;
   return out;
 }
 
-function timedSamples(c: Record<string, unknown>): Record<string, unknown>[] {
-  return arr(c.samples).map(obj).filter((s) => s.warmup !== true);
+function timedSamples(c: ProfileCase): Sample[] {
+  return c.samples.filter((s) => !s.warmup);
 }
 
 function median(values: readonly number[]): number | null {
@@ -166,22 +153,4 @@ function median(values: readonly number[]): number | null {
   const sorted = [...values].sort((a, b) => a - b);
   const n = sorted.length;
   return (sorted[(n - 1) >> 1]! + sorted[n >> 1]!) / 2;
-}
-
-function num(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-function str(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
-
-function obj(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : {};
-}
-
-function arr(value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : [];
 }

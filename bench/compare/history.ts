@@ -27,7 +27,8 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Profile, SCHEMA_VERSION, writeProfile } from "../../profiles/profile.ts";
+import type { Profile } from "../../profiles/schema.ts";
+import { readProfile, writeProfile } from "../../profiles/files.ts";
 import { DEFAULT_THRESHOLD } from "./significance.ts";
 import { changePoints, MAX_POINTS } from "./changepoint.ts";
 import { fingerprintOf } from "./fingerprint.ts";
@@ -112,18 +113,10 @@ export async function loadHistory(
   return { dir, runs, unreadable };
 }
 
-/** A history file as a run, read defensively (it is a file on disk like any other); null if it is not one. */
+/** A history file as a run, read through the profile schema; null if it is not a valid profile. */
 async function readRun(path: string): Promise<HistoryRun | null> {
   try {
-    const json = JSON.parse(await Deno.readTextFile(path));
-    if (json?.schemaVersion !== SCHEMA_VERSION || !Array.isArray(json.cases)) return null;
-    if (typeof json.id !== "string" || typeof json.createdAt !== "string") return null;
-    const commit = json.environment?.git?.commit;
-    return historyRun({
-      ...json,
-      environment: { git: { commit: typeof commit === "string" ? commit : null } },
-      cases: json.cases.filter((c: unknown) => typeof (c as { id?: unknown })?.id === "string"),
-    } as Profile);
+    return historyRun(await readProfile(path));
   } catch {
     return null;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Profile } from "../../profiles/profile.ts";
+import type { Profile } from "../../profiles/schema.ts";
 import { syntheticProfile } from "../../profiles/_synthetic.ts";
 import { herdSummary } from "./herd.ts";
 import { type MergeInput, mergeProfiles } from "./merge_profiles.ts";

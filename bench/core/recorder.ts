@@ -43,7 +43,7 @@ export interface Span {
   readonly start: number;
   readonly end: number;
   /** What the span worked on: a file, a tensor, a chunk. */
-  readonly detail?: string;
+  readonly detail?: string | undefined;
 }
 
 /** Collects {@link Span}s against a clock that starts when the recorder is made. */

@@ -4,7 +4,10 @@
  * hand it host pointers, so a new target plugs in without changing any
  * strategy.
  *
- * Two optional extensions, which every strategy must work without:
+ * Four optional extensions, typed members that a target has or lacks. A
+ * strategy that only copies works without any; one that needs an extension
+ * (the gpu path of `quantized`, `gds`) checks that it is there, and skips the
+ * case with the reason where it is not:
  *
  * - Staging: {@link Target.allocatePinned} gives host memory the target
  *   copies from fastest (page-locked on a GPU; ordinary memory on `host`),
@@ -15,6 +18,25 @@
  *   device memory before and after, its peak and timeline, the time of the
  *   host-to-device copies by the device's own clock — and checks that every
  *   byte of device and pinned memory came back after release.
+ * - Kernels: {@link Target.kernels} loads PTX and launches its kernels on the
+ *   target's memory, after the copies issued before (the `quantized`
+ *   strategy's GPU path dequantizes this way).
+ * - Device addresses: {@link Target.deviceAddress} gives the address of a
+ *   byte of a buffer, for reads into it by others (cuFile, for `gds`).
+ *
+ * The `host` target has staging only; a `cuda:N` target has all four.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Target } from "./target.ts";
+ *
+ * // Why the dequantization kernels cannot run on `target`, or undefined.
+ * function kernelsMissing(target: Pick<Target, "id" | "kernels">): string | undefined {
+ *   return target.kernels === undefined ? `Target "${target.id}" runs no kernels` : undefined;
+ * }
+ * assert.equal(kernelsMissing({ id: "host" }), 'Target "host" runs no kernels');
+ * ```
  *
  * @module
  */
@@ -105,6 +127,35 @@ export class DeviceLeakError extends Error {
   }
 }
 
+/** One kernel parameter: a device address (a buffer of the target, at an offset) or a 64-bit count. */
+export type KernelParam =
+  | { readonly kind: "address"; readonly buffer: DeviceBuffer; readonly offset: number }
+  | { readonly kind: "u64"; readonly value: number };
+
+/** A loaded module (`CUmodule`); `close()` unloads it and is safe to call twice. */
+export interface KernelModule extends Disposable {
+  close(): void;
+}
+
+/** What a target offers to run kernels ({@link Target.kernels}): a CUDA target has it. */
+export interface KernelLauncher {
+  /** Loads PTX text (`cuModuleLoadData`), for the target's device and context. */
+  loadModule(ptx: string): KernelModule;
+  /**
+   * Launches kernel `name` of `module` (`cuLaunchKernel`) on the stream the
+   * target's copies use, so it runs after every copy issued before it; the
+   * promise settles when the kernel has finished (an event after it), so a
+   * span around it is the kernel's time.
+   */
+  launch(
+    module: KernelModule,
+    name: string,
+    grid: readonly [number, number, number],
+    block: readonly [number, number, number],
+    params: readonly KernelParam[],
+  ): Promise<void>;
+}
+
 /** Facts about a target for the profile. */
 export type TargetInfo = Readonly<Record<string, string | number | boolean>>;
 
@@ -165,6 +216,14 @@ export interface Target extends Disposable {
    * `performance.now()` its times count from (the recorder's origin).
    */
   meterLoad?(origin: number): LoadMeter;
+  /** Runs kernels on the target's memory; absent where the target cannot (the host target). */
+  readonly kernels?: KernelLauncher;
+  /**
+   * The device address of `buffer` at `offset`, for reads into it by others
+   * (cuFile); absent where the target has no device memory (the host target).
+   * Throws a `RangeError` for an offset outside the buffer.
+   */
+  deviceAddress?(buffer: DeviceBuffer, offset: number): bigint;
   /** Releases everything the target holds; safe to call twice. */
   close(): void;
 }

@@ -174,8 +174,30 @@ interface _RawTensor {
 }
 
 function _parse(source: ByteSource, full: boolean): _Parsed {
-  const file = source.name;
-  const fail = (detail: string) => fileError(file, detail);
+  const fail = (detail: string) => fileError(source.name, detail);
+  const { version, littleEndian } = _readHeader(source, fail);
+  const cursor = new SourceCursor(source, 8, { littleEndian });
+  const { tensorCount, kvCount } = _readCounts(cursor, fail);
+  const { metadata, typed, alignment } = _readMetadata(cursor, kvCount, full, fail);
+  const infos = _readTensorInfos(cursor, tensorCount, fail);
+  const dataOffset = _dataOffset(cursor.pos, alignment, source.size, fail);
+  const tensors = _placeTensors(infos, dataOffset, alignment, source.size, fail);
+  _refuseOverlaps(tensors, fail);
+  metadata["gguf.version"] = String(version);
+  if (!littleEndian) metadata["gguf.endianness"] = "big";
+  return {
+    index: { format: "gguf", path: source.name, size: source.size, dataOffset, tensors, metadata },
+    typed,
+    version,
+    littleEndian,
+  };
+}
+
+/** The magic, and the version, which also tells the byte order: a big-endian file's reads as a huge number little-endian. */
+function _readHeader(
+  source: ByteSource,
+  fail: (d: string) => Error,
+): { version: number; littleEndian: boolean } {
   if (source.size < 4) {
     throw fail(`truncated: ${source.size} bytes, a GGUF file starts with "GGUF"`);
   }
@@ -188,35 +210,57 @@ function _parse(source: ByteSource, full: boolean): _Parsed {
   }
   const le = new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true);
   const be = new DataView(head.buffer, head.byteOffset, 8).getUint32(4, false);
-  let littleEndian = true;
-  let version = le;
-  if (!GGUF_VERSIONS.includes(le) && GGUF_VERSIONS.includes(be)) {
-    littleEndian = false;
-    version = be;
-  }
-  if (!GGUF_VERSIONS.includes(version)) {
-    throw fail(
-      version === 1
-        ? "GGUF version 1 is not supported (only versions 2 and 3): convert the file with a current llama.cpp"
-        : `unsupported GGUF version ${le} (expected 2 or 3)`,
-    );
-  }
-  const cursor = new SourceCursor(source, 8, { littleEndian });
+  if (GGUF_VERSIONS.includes(le)) return { version: le, littleEndian: true };
+  if (GGUF_VERSIONS.includes(be)) return { version: be, littleEndian: false };
+  throw fail(
+    le === 1
+      ? "GGUF version 1 is not supported (only versions 2 and 3): convert the file with a current llama.cpp"
+      : `unsupported GGUF version ${le} (expected 2 or 3)`,
+  );
+}
+
+/**
+ * The tensor and metadata counts. Each pair takes at least 13 bytes (key
+ * length, type, one byte of value), each tensor info at least 24: counts past
+ * that are lies, refused before any loop.
+ */
+function _readCounts(
+  cursor: SourceCursor,
+  fail: (d: string) => Error,
+): { tensorCount: number; kvCount: number } {
   const tensorCount = cursor.u64("tensor count");
   const kvCount = cursor.u64("metadata count");
-  // Each pair takes at least 13 bytes (key length, type, one byte of value),
-  // each tensor info at least 24: counts past that are lies, refused before any loop.
   if (kvCount * 13 > cursor.remaining) {
     throw fail(
-      `metadata count ${_big(kvCount)} exceeds what the file can hold (${source.size} bytes)`,
+      `metadata count ${
+        _big(kvCount)
+      } exceeds what the file can hold (${cursor.source.size} bytes)`,
     );
   }
   if (tensorCount * 24 > cursor.remaining) {
     throw fail(
-      `tensor count ${_big(tensorCount)} exceeds what the file can hold (${source.size} bytes)`,
+      `tensor count ${
+        _big(tensorCount)
+      } exceeds what the file can hold (${cursor.source.size} bytes)`,
     );
   }
+  return { tensorCount, kvCount };
+}
 
+/**
+ * The metadata key/value pairs: each as a string for the index, each typed
+ * too when `full`, and the data section's alignment.
+ */
+function _readMetadata(
+  cursor: SourceCursor,
+  kvCount: number,
+  full: boolean,
+  fail: (d: string) => Error,
+): {
+  metadata: Record<string, string>;
+  typed: Map<string, GgufValue> | undefined;
+  alignment: number;
+} {
   const metadata: Record<string, string> = {};
   const typed = full ? new Map<string, GgufValue>() : undefined;
   const seenKeys = new Set<string>();
@@ -228,61 +272,107 @@ function _parse(source: ByteSource, full: boolean): _Parsed {
     const what = `metadata ${_quote(key)}`;
     const type = _valueType(cursor, what);
     if (key === "general.alignment") {
-      if (type !== "UINT32") throw fail(`${what} is ${type}, expected UINT32`);
-      const value = cursor.u32(what);
-      if (value === 0 || (value & (value - 1)) !== 0) {
-        throw fail(`${what} is ${value}, expected a power of two`);
-      }
-      alignment = value;
-      metadata[key] = String(value);
-      typed?.set(key, { type, value });
-      continue;
-    }
-    if (full) {
+      alignment = _readAlignment(cursor, type, what, fail);
+      metadata[key] = String(alignment);
+      typed?.set(key, { type: "UINT32", value: alignment });
+    } else if (typed !== undefined) {
       const value = _readValue(cursor, type, what, 0);
-      typed!.set(key, value);
+      typed.set(key, value);
       metadata[key] = _summary(value);
     } else {
       metadata[key] = _skimValue(cursor, type, what);
     }
   }
+  return { metadata, typed, alignment };
+}
 
-  const raw: _RawTensor[] = [];
+/** `general.alignment`: a UINT32 power of two. */
+function _readAlignment(
+  cursor: SourceCursor,
+  type: GgufValueType,
+  what: string,
+  fail: (d: string) => Error,
+): number {
+  if (type !== "UINT32") throw fail(`${what} is ${type}, expected UINT32`);
+  const value = cursor.u32(what);
+  if (value === 0 || (value & (value - 1)) !== 0) {
+    throw fail(`${what} is ${value}, expected a power of two`);
+  }
+  return value;
+}
+
+/** Every tensor info, names distinct, each with its exact byte length. */
+function _readTensorInfos(
+  cursor: SourceCursor,
+  tensorCount: number,
+  fail: (d: string) => Error,
+): _RawTensor[] {
+  const infos: _RawTensor[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = _string(cursor, `tensor #${i} name`);
-    const what = `tensor ${_quote(name)}`;
-    if (names.has(name)) throw fail(`${what} appears twice`);
+    if (names.has(name)) throw fail(`tensor ${_quote(name)} appears twice`);
     names.add(name);
-    const nDims = cursor.u32(`${what} dimension count`);
-    if (nDims > GGUF_MAX_DIMS) {
-      throw fail(`${what} has ${nDims} dimensions, at most ${GGUF_MAX_DIMS} are allowed`);
-    }
-    const shape: number[] = [];
-    for (let d = 0; d < nDims; d++) shape.push(cursor.u64(`${what} dimension ${d}`));
-    const typeId = cursor.u32(`${what} type`);
-    const type = ggmlTypeById(typeId);
-    if (type === undefined) {
-      throw fail(`${what} has unknown GGML type ${typeId}`);
-    }
-    const relative = cursor.u64(`${what} offset`);
-    raw.push({
-      name,
-      dtype: type.name,
-      shape,
-      relative,
-      byteLength: _byteLength(file, what, type.name, shape, source.size),
-    });
+    infos.push(_readTensorInfo(cursor, name, fail));
   }
-  const dataOffset = Math.ceil(cursor.pos / alignment) * alignment;
-  if (dataOffset > source.size) {
+  return infos;
+}
+
+/** The rest of tensor `name`'s info: dimensions (innermost first), GGML type, offset in the data section. */
+function _readTensorInfo(
+  cursor: SourceCursor,
+  name: string,
+  fail: (d: string) => Error,
+): _RawTensor {
+  const what = `tensor ${_quote(name)}`;
+  const nDims = cursor.u32(`${what} dimension count`);
+  if (nDims > GGUF_MAX_DIMS) {
+    throw fail(`${what} has ${nDims} dimensions, at most ${GGUF_MAX_DIMS} are allowed`);
+  }
+  const shape: number[] = [];
+  for (let d = 0; d < nDims; d++) shape.push(cursor.u64(`${what} dimension ${d}`));
+  const typeId = cursor.u32(`${what} type`);
+  const type = ggmlTypeById(typeId);
+  if (type === undefined) {
+    throw fail(`${what} has unknown GGML type ${typeId}`);
+  }
+  const relative = cursor.u64(`${what} offset`);
+  return {
+    name,
+    dtype: type.name,
+    shape,
+    relative,
+    byteLength: _byteLength(cursor.source.name, what, type.name, shape, cursor.source.size),
+  };
+}
+
+/** Where the data section starts: the first multiple of `alignment` after the tensor infos. */
+function _dataOffset(
+  headerEnd: number,
+  alignment: number,
+  fileSize: number,
+  fail: (d: string) => Error,
+): number {
+  const dataOffset = Math.ceil(headerEnd / alignment) * alignment;
+  if (dataOffset > fileSize) {
     throw fail(
-      `truncated: the data section starts at byte ${dataOffset} but the file ends at ${source.size}`,
+      `truncated: the data section starts at byte ${dataOffset} but the file ends at ${fileSize}`,
     );
   }
-  const dataLength = source.size - dataOffset;
+  return dataOffset;
+}
+
+/** Each tensor at its place in the file, aligned and inside the data section, sorted by offset. */
+function _placeTensors(
+  infos: readonly _RawTensor[],
+  dataOffset: number,
+  alignment: number,
+  fileSize: number,
+  fail: (d: string) => Error,
+): TensorInfo[] {
+  const dataLength = fileSize - dataOffset;
   const tensors: TensorInfo[] = [];
-  for (const t of raw) {
+  for (const t of infos) {
     const what = `tensor ${_quote(t.name)}`;
     if (t.relative % alignment !== 0) {
       throw fail(
@@ -304,7 +394,11 @@ function _parse(source: ByteSource, full: boolean): _Parsed {
       byteLength: t.byteLength,
     });
   }
-  tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  return tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+}
+
+/** Throws when two tensors, sorted by offset, share bytes. */
+function _refuseOverlaps(tensors: readonly TensorInfo[], fail: (d: string) => Error): void {
   for (let i = 1; i < tensors.length; i++) {
     const a = tensors[i - 1]!;
     const b = tensors[i]!;
@@ -316,14 +410,6 @@ function _parse(source: ByteSource, full: boolean): _Parsed {
       );
     }
   }
-  metadata["gguf.version"] = String(version);
-  if (!littleEndian) metadata["gguf.endianness"] = "big";
-  return {
-    index: { format: "gguf", path: file, size: source.size, dataOffset, tensors, metadata },
-    typed,
-    version,
-    littleEndian,
-  };
 }
 
 /** Exact bytes of a tensor, or an error when the shape is not whole blocks or outgrows the file. */

@@ -343,6 +343,32 @@ function _parse(source: ByteSource): WeightFileIndex {
   };
 }
 
+/** The error for an initializer: named once its name is known, else by where it starts. */
+type _Fail = (name: string | undefined, detail: string) => Error;
+
+/** An initializer's fields as the file gives them, none checked yet. */
+interface _TensorFields {
+  readonly dims: number[];
+  dataType: number;
+  name: string | undefined;
+  /** `data_location`: 0 in this file, 1 external. */
+  location: number;
+  /** Each data field present (`raw_data`, `float_data`, …) and its bytes. */
+  readonly data: { field: string; span: _Span }[];
+  /** `external_data`'s key/value pairs, in file order. */
+  readonly entries: [string, string][];
+}
+
+/** An initializer's name, element type and size, checked. */
+interface _Initializer {
+  readonly name: string;
+  readonly type: { readonly name: string; readonly bits: number };
+  readonly dims: number[];
+  readonly numel: number;
+  /** Bytes of its elements, packed. */
+  readonly bytes: number;
+}
+
 /** One initializer: where its bytes are, or `undefined` for string tensors (not weights). */
 function _tensor(
   t: _Fields,
@@ -351,58 +377,95 @@ function _tensor(
   file: string,
 ): TensorInfo | ExternalTensor | undefined {
   t.seek(span.offset);
-  const fail = (name: string | undefined, detail: string) =>
+  const fail: _Fail = (name, detail) =>
     fileError(
       file,
       `initializer ${name === undefined ? `at byte ${span.offset}` : _quote(name)}: ${detail}`,
     );
-  const dims: number[] = [];
-  let dataType = 0;
-  let name: string | undefined;
-  let location = 0;
-  const data: { field: string; span: _Span }[] = [];
-  const entries: [string, string][] = [];
+  const fields = _readTensorFields(t, ids, fail);
+  if (fields.name === undefined) throw fail(fields.name, "has no name");
+  if (fields.dataType === STRING_TYPE) return undefined;
+  const initializer = _checkInitializer(fields.name, fields.dataType, fields.dims, fail);
+  _refuseMixedData(fields.data, initializer.name, fail);
+  if (fields.location === 1) return _externalTensor(file, initializer, fields, fail);
+  if (fields.location !== 0) {
+    throw fail(initializer.name, `unknown data_location ${fields.location}`);
+  }
+  return _inFileTensor(t, span, initializer, fields.data[0], fail);
+}
+
+/** Reads a `TensorProto`'s fields, keeping where its data fields are without reading them. */
+function _readTensorFields(
+  t: _Fields,
+  ids: ReturnType<typeof _loadFields>,
+  fail: _Fail,
+): _TensorFields {
+  const fields: _TensorFields = {
+    dims: [],
+    dataType: 0,
+    name: undefined,
+    location: 0,
+    data: [],
+    entries: [],
+  };
   const f = ids.tensor;
   for (let field = t.next(); field !== undefined; field = t.next()) {
     const { field: n, wire } = field;
-    if (n === f.dims && wire === VARINT) dims.push(t.varint());
-    else if (n === f.dims && wire === LEN) dims.push(...t.varintsIn(t.span()));
-    else if (n === f.data_type && wire === VARINT) dataType = t.varint();
-    else if (n === f.name && wire === LEN) name = t.string("name");
-    else if (n === f.data_location && wire === VARINT) location = t.varint();
-    else if (n === f.external_data && wire === LEN) {
-      const entrySpan = t.span();
-      const after = t.pos;
-      const e = t.message(entrySpan, "external_data entry");
-      e.seek(entrySpan.offset);
-      let key = "";
-      let value = "";
-      for (let ef = e.next(); ef !== undefined; ef = e.next()) {
-        if (ef.field === ids.entry.key && ef.wire === LEN) key = e.string("external_data key");
-        else if (ef.field === ids.entry.value && ef.wire === LEN) {
-          value = e.string("external_data value");
-        } else e.skip(ef.wire);
-      }
-      entries.push([key, value]);
-      t.seek(after);
-    } else if (
-      wire === LEN &&
-      (n === f.raw_data || n === f.float_data || n === f.double_data || n === f.int32_data ||
-        n === f.int64_data || n === f.uint64_data || n === f.string_data)
-    ) {
+    if (n === f.dims && wire === VARINT) fields.dims.push(t.varint());
+    else if (n === f.dims && wire === LEN) fields.dims.push(...t.varintsIn(t.span()));
+    else if (n === f.data_type && wire === VARINT) fields.dataType = t.varint();
+    else if (n === f.name && wire === LEN) fields.name = t.string("name");
+    else if (n === f.data_location && wire === VARINT) fields.location = t.varint();
+    else if (n === f.external_data && wire === LEN) fields.entries.push(_readEntry(t, ids));
+    else if (wire === LEN && _isDataField(f, n)) {
       const fieldName = Object.entries(f).find(([, id]) => id === n)![0];
-      data.push({ field: fieldName, span: t.span() });
+      fields.data.push({ field: fieldName, span: t.span() });
     } else if (
       (wire === I32 && n === f.float_data) || (wire === I64 && n === f.double_data) ||
       (wire === VARINT && (n === f.int32_data || n === f.int64_data || n === f.uint64_data))
     ) {
-      throw fail(name, `its data field ${n} is not packed: only packed repeated fields are loaded`);
+      throw fail(
+        fields.name,
+        `its data field ${n} is not packed: only packed repeated fields are loaded`,
+      );
     } else {
       t.skip(wire);
     }
   }
-  if (name === undefined) throw fail(name, "has no name");
-  if (dataType === STRING_TYPE) return undefined;
+  return fields;
+}
+
+/** True when field `n` of a `TensorProto` holds its elements. */
+function _isDataField(f: ReturnType<typeof _loadFields>["tensor"], n: number): boolean {
+  return n === f.raw_data || n === f.float_data || n === f.double_data || n === f.int32_data ||
+    n === f.int64_data || n === f.uint64_data || n === f.string_data;
+}
+
+/** One `external_data` entry (a `StringStringEntryProto`): its key and value, `""` when absent. */
+function _readEntry(t: _Fields, ids: ReturnType<typeof _loadFields>): [string, string] {
+  const entrySpan = t.span();
+  const after = t.pos;
+  const e = t.message(entrySpan, "external_data entry");
+  e.seek(entrySpan.offset);
+  let key = "";
+  let value = "";
+  for (let ef = e.next(); ef !== undefined; ef = e.next()) {
+    if (ef.field === ids.entry.key && ef.wire === LEN) key = e.string("external_data key");
+    else if (ef.field === ids.entry.value && ef.wire === LEN) {
+      value = e.string("external_data value");
+    } else e.skip(ef.wire);
+  }
+  t.seek(after);
+  return [key, value];
+}
+
+/** The element type, the dimensions checked, and the bytes the elements take. */
+function _checkInitializer(
+  name: string,
+  dataType: number,
+  dims: number[],
+  fail: _Fail,
+): _Initializer {
   const type = ONNX_DTYPES[dataType];
   if (type === undefined) throw fail(name, `unknown data_type ${dataType}`);
   for (const d of dims) {
@@ -416,40 +479,100 @@ function _tensor(
   if (!Number.isSafeInteger(bytes)) {
     throw fail(name, `shape [${dims.join(", ")}] of ${type.name} is too large`);
   }
+  return { name, type, dims, numel, bytes };
+}
+
+/** Throws when the data is in more than one field. */
+function _refuseMixedData(
+  data: readonly { field: string; span: _Span }[],
+  name: string,
+  fail: _Fail,
+): void {
   const distinct = new Set(data.map((d) => d.field));
   if (distinct.size > 1) throw fail(name, `has data in both ${[...distinct].join(" and ")}`);
   if (data.length > 1) throw fail(name, `has ${data.length} ${data[0]!.field} fields`);
+}
 
-  if (location === 1) {
-    if (data.length > 0) throw fail(name, "has both external data and data in the file");
-    const get = (key: string) => entries.find(([k]) => k === key)?.[1];
-    const where = get("location");
-    if (where === undefined || where === "") throw fail(name, "external data without a location");
-    checkExternalLocation(file, name, where);
-    const offset = _decimal(get("offset") ?? "0", name, "offset", fail);
-    const length = _decimal(get("length") ?? String(bytes), name, "length", fail);
-    if (length !== bytes) {
-      throw fail(
-        name,
-        `external data length ${length} but shape [${
-          dims.join(", ")
-        }] of ${type.name} takes ${bytes} bytes`,
-      );
-    }
-    return { name, dtype: type.name, shape: dims, location: where, offset, byteLength: length };
+/** An initializer whose bytes are in another file: the location inside the model's folder, the length the shape's. */
+function _externalTensor(
+  file: string,
+  { name, type, dims, bytes }: _Initializer,
+  fields: _TensorFields,
+  fail: _Fail,
+): ExternalTensor {
+  if (fields.data.length > 0) throw fail(name, "has both external data and data in the file");
+  const get = (key: string) => fields.entries.find(([k]) => k === key)?.[1];
+  const where = get("location");
+  if (where === undefined || where === "") throw fail(name, "external data without a location");
+  checkExternalLocation(file, name, where);
+  const offset = _decimal(get("offset") ?? "0", name, "offset", fail);
+  const length = _decimal(get("length") ?? String(bytes), name, "length", fail);
+  if (length !== bytes) {
+    throw fail(
+      name,
+      `external data length ${length} but shape [${
+        dims.join(", ")
+      }] of ${type.name} takes ${bytes} bytes`,
+    );
   }
-  if (location !== 0) throw fail(name, `unknown data_location ${location}`);
+  return { name, dtype: type.name, shape: dims, location: where, offset, byteLength: length };
+}
 
-  const item = data[0];
+/** An initializer whose bytes are in this file: its one data field, checked to fit its type and shape. */
+function _inFileTensor(
+  t: _Fields,
+  span: _Span,
+  initializer: _Initializer,
+  item: { field: string; span: _Span } | undefined,
+  fail: _Fail,
+): TensorInfo {
+  const { name, type, dims, numel, bytes } = initializer;
   if (item === undefined) {
     if (numel === 0) {
       return { name, dtype: type.name, shape: dims, offset: span.offset, byteLength: 0 };
     }
     throw fail(name, `has no data for its ${numel} elements`);
   }
+  _checkDataField(t, initializer, item, fail);
+  // Varint-encoded values: the tensor's bytes are their encoding, and its dtype says so.
+  const varint = _isVarintField(item.field);
+  const expected = varint ? item.span.length : bytes;
+  if (item.span.length !== expected) {
+    throw fail(
+      name,
+      `${item.field} holds ${item.span.length} bytes but shape [${
+        dims.join(", ")
+      }] of ${type.name} takes ${expected}`,
+    );
+  }
+  return {
+    name,
+    dtype: varint ? `${type.name} (varint)` : type.name,
+    shape: dims,
+    offset: item.span.offset,
+    byteLength: item.span.length,
+  };
+}
+
+/** True for the data fields that hold varints (`int32_data`, `int64_data`, `uint64_data`). */
+function _isVarintField(field: string): boolean {
+  return field !== "raw_data" && field !== "float_data" && field !== "double_data" &&
+    field !== "string_data";
+}
+
+/**
+ * Throws unless the data field suits the initializer: `string_data` never
+ * does, `float_data` and `double_data` only for their types, and the varint
+ * fields only with one varint per element (two per complex element, one per
+ * two 4-bit elements).
+ */
+function _checkDataField(
+  t: _Fields,
+  { name, type, dims, numel }: _Initializer,
+  item: { field: string; span: _Span },
+  fail: _Fail,
+): void {
   if (item.field === "string_data") throw fail(name, `is ${type.name} but holds string_data`);
-  let dtype = type.name;
-  let expected = bytes;
   if (item.field === "float_data") {
     if (type.name !== "FLOAT" && type.name !== "COMPLEX64") {
       throw fail(name, `is ${type.name} but holds float_data`);
@@ -458,8 +581,7 @@ function _tensor(
     if (type.name !== "DOUBLE" && type.name !== "COMPLEX128") {
       throw fail(name, `is ${type.name} but holds double_data`);
     }
-  } else if (item.field !== "raw_data") {
-    // Varint-encoded values: the tensor's bytes are their encoding.
+  } else if (_isVarintField(item.field)) {
     const count = t.countVarints(item.span);
     const perElement = type.name.startsWith("COMPLEX") ? 2 : 1;
     const packedPerVarint = type.bits === 4 ? 2 : 1;
@@ -470,18 +592,7 @@ function _tensor(
         `${item.field} holds ${count} values but shape [${dims.join(", ")}] needs ${want}`,
       );
     }
-    dtype = `${type.name} (varint)`;
-    expected = item.span.length;
   }
-  if (item.span.length !== expected) {
-    throw fail(
-      name,
-      `${item.field} holds ${item.span.length} bytes but shape [${
-        dims.join(", ")
-      }] of ${type.name} takes ${expected}`,
-    );
-  }
-  return { name, dtype, shape: dims, offset: item.span.offset, byteLength: item.span.length };
 }
 
 /**

@@ -132,17 +132,22 @@ export const STORAGE_DTYPES: Readonly<Record<string, { dtype: string; bytes: num
     UntypedStorage: { dtype: "U8", bytes: 1 },
   });
 
-/** Functions the unpickler may apply, by `module.name`. */
-const REBUILDERS = new Set([
-  "torch._utils._rebuild_tensor_v2",
-  "torch._utils._rebuild_parameter",
-  "collections.OrderedDict",
+/**
+ * What REDUCE may call, by `module.name`, and how each is rebuilt: with the
+ * storage classes, the only globals a pickle may name.
+ */
+const REBUILDERS: ReadonlyMap<string, _Rebuild> = new Map<string, _Rebuild>([
+  ["torch._utils._rebuild_tensor_v2", _rebuildTensorV2],
+  ["torch._utils._rebuild_parameter", _rebuildParameter],
+  ["collections.OrderedDict", _orderedDict],
 ]);
 
 /** Deepest nesting of containers walked by {@link flattenTensors}. */
 export const MAX_PICKLE_DEPTH = 100;
 /** Largest integer a LONG opcode may spell, in bytes. */
 const MAX_LONG_BYTES = 64;
+/** The newest pickle protocol read. */
+const MAX_PROTOCOL = 5;
 
 /**
  * Unpickles `bytes` from `start` up to its STOP opcode. Returns the value and
@@ -152,384 +157,502 @@ export function unpickle(
   bytes: Uint8Array,
   options: UnpickleOptions,
 ): { value: PyValue; end: number } {
-  const { file } = options;
-  const label = options.label ?? "data.pkl";
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = options.start ?? 0;
-  const stack: PyValue[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, PyValue>();
-  const fail = (detail: string) => fileError(file, `${label}: ${detail}`);
-  const need = (n: number, what: string) => {
-    if (!(n <= bytes.length - pos)) {
-      if (options.partial) throw new PickleTruncated();
-      throw fail(
-        `truncated: ${what} at byte ${pos} needs ${n} bytes but ${bytes.length - pos} remain`,
+  const machine = new _Machine(bytes, options);
+  for (;;) {
+    const at = machine.pos;
+    const op = machine.opcode();
+    if (op === OP.STOP) return { value: machine.pop("STOP"), end: machine.pos };
+    const handler = _HANDLERS[op];
+    if (handler === undefined) {
+      throw machine.fail(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at}`);
+    }
+    handler(machine, at);
+  }
+}
+
+/** The pickle opcodes read, by the names `pickletools` gives them. */
+const OP = {
+  PROTO: 0x80,
+  FRAME: 0x95,
+  STOP: 0x2e,
+  MARK: 0x28,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  DUP: 0x32,
+  NONE: 0x4e,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  BININT: 0x4a,
+  INT: 0x49,
+  LONG: 0x4c,
+  LONG1: 0x8a,
+  LONG4: 0x8b,
+  BINFLOAT: 0x47,
+  FLOAT: 0x46,
+  BINUNICODE: 0x58,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  UNICODE: 0x56,
+  BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55,
+  STRING: 0x53,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
+  BINBYTES8: 0x8e,
+  BYTEARRAY8: 0x96,
+  EMPTY_DICT: 0x7d,
+  EMPTY_LIST: 0x5d,
+  EMPTY_TUPLE: 0x29,
+  EMPTY_SET: 0x8f,
+  TUPLE: 0x74,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  LIST: 0x6c,
+  DICT: 0x64,
+  APPEND: 0x61,
+  APPENDS: 0x65,
+  ADDITEMS: 0x90,
+  FROZENSET: 0x91,
+  SETITEM: 0x73,
+  SETITEMS: 0x75,
+  GLOBAL: 0x63,
+  STACK_GLOBAL: 0x93,
+  REDUCE: 0x52,
+  NEWOBJ: 0x81,
+  NEWOBJ_EX: 0x92,
+  BUILD: 0x62,
+  BINPERSID: 0x51,
+  PERSID: 0x50,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  PUT: 0x70,
+  MEMOIZE: 0x94,
+  BINGET: 0x68,
+  LONG_BINGET: 0x6a,
+  GET: 0x67,
+  NEXT_BUFFER: 0x97,
+  READONLY_BUFFER: 0x98,
+  EXT1: 0x82,
+  EXT2: 0x83,
+  EXT4: 0x84,
+  INST: 0x69,
+  OBJ: 0x6f,
+} as const;
+
+/**
+ * The unpickler's state: the bytes and the position in them, the stack, its
+ * marks and the memo, with the reads and stack moves every opcode uses.
+ */
+class _Machine {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  /** The next byte to read. */
+  pos: number;
+  readonly stack: PyValue[] = [];
+  /** Stack heights at each MARK not yet consumed. */
+  readonly marks: number[] = [];
+  readonly memo: Map<number, PyValue> = new Map();
+  /** The error for `detail`, naming the file and the pickle. */
+  readonly fail: (detail: string) => Error;
+  readonly #partial: boolean;
+
+  constructor(bytes: Uint8Array, options: UnpickleOptions) {
+    const { file } = options;
+    const label = options.label ?? "data.pkl";
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = options.start ?? 0;
+    this.#partial = options.partial ?? false;
+    this.fail = (detail) => fileError(file, `${label}: ${detail}`);
+  }
+
+  /** Running out of bytes: {@link PickleTruncated} when more may come, else the error for `detail`. */
+  #truncated(detail: string): Error {
+    return this.#partial ? new PickleTruncated() : this.fail(detail);
+  }
+
+  /** The next opcode. */
+  opcode(): number {
+    if (this.pos >= this.bytes.length) {
+      throw this.#truncated(`truncated: no STOP opcode before byte ${this.bytes.length}`);
+    }
+    return this.bytes[this.pos++]!;
+  }
+
+  /** Throws unless `n` bytes are left; `what` names them. */
+  need(n: number, what: string): void {
+    if (!(n <= this.bytes.length - this.pos)) {
+      throw this.#truncated(
+        `truncated: ${what} at byte ${this.pos} needs ${n} bytes but ${
+          this.bytes.length - this.pos
+        } remain`,
       );
     }
-  };
-  const u8 = () => {
-    need(1, "an argument");
-    return bytes[pos++]!;
-  };
-  const u16 = () => {
-    need(2, "an argument");
-    pos += 2;
-    return view.getUint16(pos - 2, true);
-  };
-  const u32 = () => {
-    need(4, "an argument");
-    pos += 4;
-    return view.getUint32(pos - 4, true);
-  };
-  const i32 = () => {
-    need(4, "an argument");
-    pos += 4;
-    return view.getInt32(pos - 4, true);
-  };
-  const u64 = () => {
-    need(8, "an argument");
-    pos += 8;
-    return view.getUint32(pos - 4, true) * 2 ** 32 + view.getUint32(pos - 8, true);
-  };
-  const take = (n: number, what: string) => {
-    need(n, what);
-    pos += n;
-    return bytes.subarray(pos - n, pos);
-  };
-  const line = (what: string) => {
-    const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) {
-      if (options.partial) throw new PickleTruncated();
-      throw fail(`truncated: ${what} at byte ${pos} has no end of line`);
-    }
-    const text = _latin1(bytes.subarray(pos, end));
-    pos = end + 1;
-    return text;
-  };
-  const utf8 = (b: Uint8Array, what: string) => {
-    try {
-      return _utf8.decode(b);
-    } catch {
-      throw fail(`${what} at byte ${pos - b.length} is not valid UTF-8`);
-    }
-  };
-  const floor = () => marks.at(-1) ?? 0;
-  const pop = (what: string): PyValue => {
-    if (stack.length <= floor()) throw fail(`${what} at byte ${pos - 1} finds an empty stack`);
-    return stack.pop()!;
-  };
-  const top = (what: string): PyValue => {
-    if (stack.length <= floor()) throw fail(`${what} at byte ${pos - 1} finds an empty stack`);
-    return stack[stack.length - 1]!;
-  };
-  const popMark = (what: string): PyValue[] => {
-    const mark = marks.pop();
-    if (mark === undefined) throw fail(`${what} at byte ${pos - 1} has no MARK before it`);
-    return stack.splice(mark);
-  };
-  const push = (value: PyValue) => stack.push(value);
-  const global = (module: string, name: string): PyGlobal => {
-    const full = `${module}.${name}`;
-    if (REBUILDERS.has(full) || (module === "torch" && Object.hasOwn(STORAGE_DTYPES, name))) {
-      return { kind: "global", module, name };
-    }
-    throw fail(
-      `refusing global ${
-        JSON.stringify(full.slice(0, 200))
-      }: only tensors, storages and plain containers are rebuilt, nothing is imported or run`,
-    );
-  };
-  const memoPut = (index: number) => memo.set(index, top("PUT"));
-  const memoGet = (index: number) => {
-    const value = memo.get(index);
-    if (value === undefined) throw fail(`memo entry ${index} is read before it is written`);
-    push(value);
-  };
+  }
 
-  for (;;) {
-    if (pos >= bytes.length) {
-      if (options.partial) throw new PickleTruncated();
-      throw fail(`truncated: no STOP opcode before byte ${bytes.length}`);
-    }
-    const at = pos;
-    const op = bytes[pos++]!;
-    switch (op) {
-      case 0x80: { // PROTO
-        const version = u8();
-        if (version > 5) throw fail(`pickle protocol ${version} is not supported (at most 5)`);
-        break;
-      }
-      case 0x95: // FRAME
-        u64();
-        break;
-      case 0x2e: { // STOP
-        const value = pop("STOP");
-        return { value, end: pos };
-      }
-      case 0x28: // MARK
-        marks.push(stack.length);
-        break;
-      case 0x30: // POP
-        if (stack.length > floor()) stack.pop();
-        else popMark("POP");
-        break;
-      case 0x31: // POP_MARK
-        popMark("POP_MARK");
-        break;
-      case 0x32: // DUP
-        push(top("DUP"));
-        break;
-      case 0x4e: // NONE
-        push(null);
-        break;
-      case 0x88: // NEWTRUE
-        push(true);
-        break;
-      case 0x89: // NEWFALSE
-        push(false);
-        break;
-      case 0x4b: // BININT1
-        push(u8());
-        break;
-      case 0x4d: // BININT2
-        push(u16());
-        break;
-      case 0x4a: // BININT
-        push(i32());
-        break;
-      case 0x49: { // INT (text; also True/False as 01/00)
-        const text = line("INT").trim();
-        if (text === "01") push(true);
-        else if (text === "00") push(false);
-        else push(_parseInt(text, fail));
-        break;
-      }
-      case 0x4c: { // LONG (text)
-        push(_parseInt(line("LONG").trim().replace(/L$/, ""), fail));
-        break;
-      }
-      case 0x8a: { // LONG1
-        push(_long(take(u8(), "LONG1")));
-        break;
-      }
-      case 0x8b: { // LONG4
-        const n = i32();
-        if (n < 0 || n > MAX_LONG_BYTES) {
-          throw fail(`integer of ${n} bytes at byte ${at} is out of range`);
-        }
-        push(_long(take(n, "LONG4")));
-        break;
-      }
-      case 0x47: { // BINFLOAT
-        need(8, "BINFLOAT");
-        push(view.getFloat64(pos, false));
-        pos += 8;
-        break;
-      }
-      case 0x46: { // FLOAT (text)
-        const value = Number(line("FLOAT"));
-        if (Number.isNaN(value)) throw fail(`FLOAT at byte ${at} is not a number`);
-        push(value);
-        break;
-      }
-      case 0x58: // BINUNICODE
-        push(utf8(take(u32(), "a string"), "a string"));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        push(utf8(take(u8(), "a string"), "a string"));
-        break;
-      case 0x8d: // BINUNICODE8
-        push(utf8(take(u64(), "a string"), "a string"));
-        break;
-      case 0x56: // UNICODE (raw-unicode-escape text)
-        push(line("UNICODE"));
-        break;
-      case 0x54: { // BINSTRING
-        const n = i32();
-        if (n < 0) throw fail(`string of ${n} bytes at byte ${at}`);
-        push(_latin1(take(n, "a string")));
-        break;
-      }
-      case 0x55: // SHORT_BINSTRING
-        push(_latin1(take(u8(), "a string")));
-        break;
-      case 0x53: { // STRING (quoted text)
-        const text = line("STRING").trim();
-        push(text.replace(/^(['"])(.*)\1$/, "$2"));
-        break;
-      }
-      case 0x42: // BINBYTES
-        push(take(u32(), "bytes").slice());
-        break;
-      case 0x43: // SHORT_BINBYTES
-        push(take(u8(), "bytes").slice());
-        break;
-      case 0x8e: // BINBYTES8
-        push(take(u64(), "bytes").slice());
-        break;
-      case 0x96: // BYTEARRAY8
-        push(take(u64(), "bytes").slice());
-        break;
-      case 0x7d: // EMPTY_DICT
-        push({ kind: "dict", ordered: false, entries: [] });
-        break;
-      case 0x5d: // EMPTY_LIST
-        push({ kind: "list", items: [] });
-        break;
-      case 0x29: // EMPTY_TUPLE
-        push({ kind: "tuple", items: [] });
-        break;
-      case 0x8f: // EMPTY_SET
-        push({ kind: "list", items: [] });
-        break;
-      case 0x74: // TUPLE
-        push({ kind: "tuple", items: popMark("TUPLE") });
-        break;
-      case 0x85: // TUPLE1
-        push({ kind: "tuple", items: [pop("TUPLE1")] });
-        break;
-      case 0x86: { // TUPLE2
-        const b = pop("TUPLE2");
-        const a = pop("TUPLE2");
-        push({ kind: "tuple", items: [a, b] });
-        break;
-      }
-      case 0x87: { // TUPLE3
-        const c = pop("TUPLE3");
-        const b = pop("TUPLE3");
-        const a = pop("TUPLE3");
-        push({ kind: "tuple", items: [a, b, c] });
-        break;
-      }
-      case 0x6c: { // LIST
-        const items = popMark("LIST");
-        push({ kind: "list", items });
-        break;
-      }
-      case 0x64: { // DICT
-        const items = popMark("DICT");
-        push(_dict(items, false, fail));
-        break;
-      }
-      case 0x61: { // APPEND
-        const value = pop("APPEND");
-        _list(top("APPEND"), fail).push(value);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark("APPENDS");
-        _list(top("APPENDS"), fail).push(...items);
-        break;
-      }
-      case 0x90: { // ADDITEMS (sets, kept as lists)
-        const items = popMark("ADDITEMS");
-        _list(top("ADDITEMS"), fail).push(...items);
-        break;
-      }
-      case 0x91: { // FROZENSET
-        const items = popMark("FROZENSET");
-        push({ kind: "list", items });
-        break;
-      }
-      case 0x73: { // SETITEM
-        const value = pop("SETITEM");
-        const key = pop("SETITEM");
-        _dictOf(top("SETITEM"), fail).entries.push([key, value]);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const items = popMark("SETITEMS");
-        if (items.length % 2 !== 0) throw fail(`SETITEMS at byte ${at} has an odd number of items`);
-        const dict = _dictOf(top("SETITEMS"), fail);
-        for (let i = 0; i < items.length; i += 2) dict.entries.push([items[i]!, items[i + 1]!]);
-        break;
-      }
-      case 0x63: { // GLOBAL
-        const module = line("GLOBAL");
-        const name = line("GLOBAL");
-        push(global(module, name));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop("STACK_GLOBAL");
-        const module = pop("STACK_GLOBAL");
-        if (typeof name !== "string" || typeof module !== "string") {
-          throw fail(`STACK_GLOBAL at byte ${at} needs two strings`);
-        }
-        push(global(module, name));
-        break;
-      }
-      case 0x52: { // REDUCE
-        const args = pop("REDUCE");
-        const callable = pop("REDUCE");
-        push(_call(callable, args, at, fail));
-        break;
-      }
-      case 0x81: { // NEWOBJ
-        const args = pop("NEWOBJ");
-        const cls = pop("NEWOBJ");
-        push(_newObject(cls, args, at, fail));
-        break;
-      }
-      case 0x92: { // NEWOBJ_EX
-        pop("NEWOBJ_EX");
-        const args = pop("NEWOBJ_EX");
-        const cls = pop("NEWOBJ_EX");
-        push(_newObject(cls, args, at, fail));
-        break;
-      }
-      case 0x62: { // BUILD
-        const state = pop("BUILD");
-        const target = top("BUILD");
-        // An OrderedDict's state is its __dict__ (a state_dict's `_metadata`): data, ignored.
-        if (_isDict(target) && (state === null || _isDict(state))) break;
-        throw fail(`BUILD at byte ${at}: only dicts may receive state, not ${_describe(target)}`);
-      }
-      case 0x51: { // BINPERSID
-        push(_persistent(pop("BINPERSID"), at, fail));
-        break;
-      }
-      case 0x50: { // PERSID (text)
-        throw fail(`text persistent id at byte ${at} is not a PyTorch storage`);
-      }
-      case 0x71: // BINPUT
-        memoPut(u8());
-        break;
-      case 0x72: // LONG_BINPUT
-        memoPut(u32());
-        break;
-      case 0x70: // PUT
-        memoPut(Number(_parseInt(line("PUT"), fail)));
-        break;
-      case 0x94: // MEMOIZE
-        memoPut(memo.size);
-        break;
-      case 0x68: // BINGET
-        memoGet(u8());
-        break;
-      case 0x6a: // LONG_BINGET
-        memoGet(u32());
-        break;
-      case 0x67: // GET
-        memoGet(Number(_parseInt(line("GET"), fail)));
-        break;
-      case 0x97: // NEXT_BUFFER
-      case 0x98: // READONLY_BUFFER
-        throw fail(`out-of-band buffers (opcode at byte ${at}) are not supported`);
-      case 0x82: // EXT1
-      case 0x83: // EXT2
-      case 0x84: // EXT4
-        throw fail(
-          `extension registry codes (opcode at byte ${at}) are refused: they name globals`,
-        );
-      case 0x69: // INST
-      case 0x6f: // OBJ
-        throw fail(`refusing an old-style instance (opcode at byte ${at}): it would call a class`);
-      default:
-        throw fail(`unknown opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at}`);
+  u8(): number {
+    this.need(1, "an argument");
+    return this.bytes[this.pos++]!;
+  }
+
+  u16(): number {
+    this.need(2, "an argument");
+    this.pos += 2;
+    return this.view.getUint16(this.pos - 2, true);
+  }
+
+  u32(): number {
+    this.need(4, "an argument");
+    this.pos += 4;
+    return this.view.getUint32(this.pos - 4, true);
+  }
+
+  i32(): number {
+    this.need(4, "an argument");
+    this.pos += 4;
+    return this.view.getInt32(this.pos - 4, true);
+  }
+
+  u64(): number {
+    this.need(8, "an argument");
+    this.pos += 8;
+    return this.view.getUint32(this.pos - 4, true) * 2 ** 32 +
+      this.view.getUint32(this.pos - 8, true);
+  }
+
+  /** A big-endian double (BINFLOAT's argument). */
+  f64(what: string): number {
+    this.need(8, what);
+    this.pos += 8;
+    return this.view.getFloat64(this.pos - 8, false);
+  }
+
+  /** The next `n` bytes, as a view. */
+  take(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    this.pos += n;
+    return this.bytes.subarray(this.pos - n, this.pos);
+  }
+
+  /** The text up to the next newline, as Latin-1; the position moves past the newline. */
+  line(what: string): string {
+    const end = this.bytes.indexOf(0x0a, this.pos);
+    if (end < 0) throw this.#truncated(`truncated: ${what} at byte ${this.pos} has no end of line`);
+    const text = _latin1(this.bytes.subarray(this.pos, end));
+    this.pos = end + 1;
+    return text;
+  }
+
+  /** `bytes`, just read, decoded as UTF-8. */
+  utf8(bytes: Uint8Array, what: string): string {
+    try {
+      return _utf8.decode(bytes);
+    } catch {
+      throw this.fail(`${what} at byte ${this.pos - bytes.length} is not valid UTF-8`);
     }
   }
+
+  push(value: PyValue): void {
+    this.stack.push(value);
+  }
+
+  /** Where the values above the innermost MARK start. */
+  #floor(): number {
+    return this.marks.length === 0 ? 0 : this.marks[this.marks.length - 1]!;
+  }
+
+  pop(what: string): PyValue {
+    if (this.stack.length <= this.#floor()) throw this.#emptyStack(what);
+    return this.stack.pop()!;
+  }
+
+  top(what: string): PyValue {
+    if (this.stack.length <= this.#floor()) throw this.#emptyStack(what);
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  #emptyStack(what: string): Error {
+    return this.fail(`${what} at byte ${this.pos - 1} finds an empty stack`);
+  }
+
+  mark(): void {
+    this.marks.push(this.stack.length);
+  }
+
+  /** The values above the innermost MARK, taken off the stack with it. */
+  popMark(what: string): PyValue[] {
+    const mark = this.marks.pop();
+    if (mark === undefined) {
+      throw this.fail(`${what} at byte ${this.pos - 1} has no MARK before it`);
+    }
+    return this.stack.splice(mark);
+  }
+
+  /** POP: the top value, or at a MARK, the mark. */
+  discard(): void {
+    if (this.stack.length > this.#floor()) this.stack.pop();
+    else this.popMark("POP");
+  }
+
+  /** Stores the top of the stack as memo entry `index`. */
+  memoPut(index: number): void {
+    this.memo.set(index, this.top("PUT"));
+  }
+
+  /** Pushes memo entry `index`. */
+  memoGet(index: number): void {
+    const value = this.memo.get(index);
+    if (value === undefined) throw this.fail(`memo entry ${index} is read before it is written`);
+    this.push(value);
+  }
+}
+
+/** What one opcode does; `at` is the opcode's offset, `m.pos` just past it. */
+type _Handler = (m: _Machine, at: number) => void;
+/** The handlers of a family of opcodes, by opcode. */
+type _Family = Readonly<Record<number, _Handler>>;
+
+/** PROTO and FRAME: checked and skipped. */
+const _FRAMING: _Family = {
+  [OP.PROTO]: (m) => {
+    const version = m.u8();
+    if (version > MAX_PROTOCOL) {
+      throw m.fail(`pickle protocol ${version} is not supported (at most ${MAX_PROTOCOL})`);
+    }
+  },
+  [OP.FRAME]: (m) => {
+    m.u64();
+  },
+};
+
+/** Marks and plain stack moves. */
+const _STACK_OPS: _Family = {
+  [OP.MARK]: (m) => m.mark(),
+  [OP.POP]: (m) => m.discard(),
+  [OP.POP_MARK]: (m) => {
+    m.popMark("POP_MARK");
+  },
+  [OP.DUP]: (m) => m.push(m.top("DUP")),
+};
+
+/** None, booleans, integers and floats. */
+const _SCALARS: _Family = {
+  [OP.NONE]: (m) => m.push(null),
+  [OP.NEWTRUE]: (m) => m.push(true),
+  [OP.NEWFALSE]: (m) => m.push(false),
+  [OP.BININT1]: (m) => m.push(m.u8()),
+  [OP.BININT2]: (m) => m.push(m.u16()),
+  [OP.BININT]: (m) => m.push(m.i32()),
+  [OP.INT]: (m) => {
+    // Text; protocol 0 spells True and False as 01 and 00.
+    const text = m.line("INT").trim();
+    m.push(text === "01" ? true : text === "00" ? false : _parseInt(text, m.fail));
+  },
+  [OP.LONG]: (m) => m.push(_parseInt(m.line("LONG").trim().replace(/L$/, ""), m.fail)),
+  [OP.LONG1]: (m) => m.push(_long(m.take(m.u8(), "LONG1"))),
+  [OP.LONG4]: (m, at) => {
+    const n = m.i32();
+    if (n < 0 || n > MAX_LONG_BYTES) {
+      throw m.fail(`integer of ${n} bytes at byte ${at} is out of range`);
+    }
+    m.push(_long(m.take(n, "LONG4")));
+  },
+  [OP.BINFLOAT]: (m) => m.push(m.f64("BINFLOAT")),
+  [OP.FLOAT]: (m, at) => {
+    const value = Number(m.line("FLOAT"));
+    if (Number.isNaN(value)) throw m.fail(`FLOAT at byte ${at} is not a number`);
+    m.push(value);
+  },
+};
+
+/** Text and bytes, each length checked against the bytes left before it is read. */
+const _STRINGS: _Family = {
+  [OP.BINUNICODE]: (m) => m.push(m.utf8(m.take(m.u32(), "a string"), "a string")),
+  [OP.SHORT_BINUNICODE]: (m) => m.push(m.utf8(m.take(m.u8(), "a string"), "a string")),
+  [OP.BINUNICODE8]: (m) => m.push(m.utf8(m.take(m.u64(), "a string"), "a string")),
+  // Raw-unicode-escape text, kept as it is spelled.
+  [OP.UNICODE]: (m) => m.push(m.line("UNICODE")),
+  [OP.BINSTRING]: (m, at) => {
+    const n = m.i32();
+    if (n < 0) throw m.fail(`string of ${n} bytes at byte ${at}`);
+    m.push(_latin1(m.take(n, "a string")));
+  },
+  [OP.SHORT_BINSTRING]: (m) => m.push(_latin1(m.take(m.u8(), "a string"))),
+  // Quoted text.
+  [OP.STRING]: (m) => m.push(m.line("STRING").trim().replace(/^(['"])(.*)\1$/, "$2")),
+  [OP.BINBYTES]: (m) => m.push(m.take(m.u32(), "bytes").slice()),
+  [OP.SHORT_BINBYTES]: (m) => m.push(m.take(m.u8(), "bytes").slice()),
+  [OP.BINBYTES8]: (m) => m.push(m.take(m.u64(), "bytes").slice()),
+  [OP.BYTEARRAY8]: (m) => m.push(m.take(m.u64(), "bytes").slice()),
+};
+
+/** Lists, tuples, dicts, and sets (kept as lists), built from the stack. */
+const _CONTAINERS: _Family = {
+  [OP.EMPTY_DICT]: (m) => m.push({ kind: "dict", ordered: false, entries: [] }),
+  [OP.EMPTY_LIST]: (m) => m.push({ kind: "list", items: [] }),
+  [OP.EMPTY_TUPLE]: (m) => m.push({ kind: "tuple", items: [] }),
+  [OP.EMPTY_SET]: (m) => m.push({ kind: "list", items: [] }),
+  [OP.TUPLE]: (m) => m.push({ kind: "tuple", items: m.popMark("TUPLE") }),
+  [OP.TUPLE1]: (m) => m.push({ kind: "tuple", items: [m.pop("TUPLE1")] }),
+  [OP.TUPLE2]: (m) => {
+    const b = m.pop("TUPLE2");
+    const a = m.pop("TUPLE2");
+    m.push({ kind: "tuple", items: [a, b] });
+  },
+  [OP.TUPLE3]: (m) => {
+    const c = m.pop("TUPLE3");
+    const b = m.pop("TUPLE3");
+    const a = m.pop("TUPLE3");
+    m.push({ kind: "tuple", items: [a, b, c] });
+  },
+  [OP.LIST]: (m) => m.push({ kind: "list", items: m.popMark("LIST") }),
+  [OP.DICT]: (m) => m.push(_dict(m.popMark("DICT"), false, m.fail)),
+  [OP.FROZENSET]: (m) => m.push({ kind: "list", items: m.popMark("FROZENSET") }),
+  [OP.APPEND]: (m) => {
+    const value = m.pop("APPEND");
+    _list(m.top("APPEND"), m.fail).push(value);
+  },
+  [OP.APPENDS]: (m) => _extend(m, "APPENDS"),
+  [OP.ADDITEMS]: (m) => _extend(m, "ADDITEMS"),
+  [OP.SETITEM]: (m) => {
+    const value = m.pop("SETITEM");
+    const key = m.pop("SETITEM");
+    _dictOf(m.top("SETITEM"), m.fail).entries.push([key, value]);
+  },
+  [OP.SETITEMS]: (m, at) => {
+    const items = m.popMark("SETITEMS");
+    if (items.length % 2 !== 0) throw m.fail(`SETITEMS at byte ${at} has an odd number of items`);
+    const dict = _dictOf(m.top("SETITEMS"), m.fail);
+    for (let i = 0; i < items.length; i += 2) dict.entries.push([items[i]!, items[i + 1]!]);
+  },
+};
+
+/** APPENDS and ADDITEMS: the values above the mark, appended to the list below it. */
+function _extend(m: _Machine, what: string): void {
+  const items = m.popMark(what);
+  _list(m.top(what), m.fail).push(...items);
+}
+
+/** The memo: the top of the stack stored by index, and pushed again. */
+const _MEMO_OPS: _Family = {
+  [OP.BINPUT]: (m) => m.memoPut(m.u8()),
+  [OP.LONG_BINPUT]: (m) => m.memoPut(m.u32()),
+  [OP.PUT]: (m) => m.memoPut(Number(_parseInt(m.line("PUT"), m.fail))),
+  [OP.MEMOIZE]: (m) => m.memoPut(m.memo.size),
+  [OP.BINGET]: (m) => m.memoGet(m.u8()),
+  [OP.LONG_BINGET]: (m) => m.memoGet(m.u32()),
+  [OP.GET]: (m) => m.memoGet(Number(_parseInt(m.line("GET"), m.fail))),
+};
+
+/** Globals, only those on the allow-list, and the calls that rebuild tensors and dicts from them. */
+const _GLOBAL_OPS: _Family = {
+  [OP.GLOBAL]: (m) => {
+    const module = m.line("GLOBAL");
+    const name = m.line("GLOBAL");
+    m.push(_allowedGlobal(module, name, m.fail));
+  },
+  [OP.STACK_GLOBAL]: (m, at) => {
+    const name = m.pop("STACK_GLOBAL");
+    const module = m.pop("STACK_GLOBAL");
+    if (typeof name !== "string" || typeof module !== "string") {
+      throw m.fail(`STACK_GLOBAL at byte ${at} needs two strings`);
+    }
+    m.push(_allowedGlobal(module, name, m.fail));
+  },
+  [OP.REDUCE]: (m, at) => {
+    const args = m.pop("REDUCE");
+    const callable = m.pop("REDUCE");
+    m.push(_call(callable, args, at, m.fail));
+  },
+  [OP.NEWOBJ]: (m, at) => {
+    const args = m.pop("NEWOBJ");
+    const cls = m.pop("NEWOBJ");
+    m.push(_newObject(cls, args, at, m.fail));
+  },
+  [OP.NEWOBJ_EX]: (m, at) => {
+    m.pop("NEWOBJ_EX");
+    const args = m.pop("NEWOBJ_EX");
+    const cls = m.pop("NEWOBJ_EX");
+    m.push(_newObject(cls, args, at, m.fail));
+  },
+  [OP.BUILD]: (m, at) => {
+    const state = m.pop("BUILD");
+    const target = m.top("BUILD");
+    // An OrderedDict's state is its __dict__ (a state_dict's `_metadata`): data, ignored.
+    if (_isDict(target) && (state === null || _isDict(state))) return;
+    throw m.fail(`BUILD at byte ${at}: only dicts may receive state, not ${_describe(target)}`);
+  },
+};
+
+/** Persistent ids: the storages a checkpoint's tensors view. */
+const _PERSISTENT_OPS: _Family = {
+  [OP.BINPERSID]: (m, at) => m.push(_persistent(m.pop("BINPERSID"), at, m.fail)),
+  [OP.PERSID]: (m, at) => {
+    throw m.fail(`text persistent id at byte ${at} is not a PyTorch storage`);
+  },
+};
+
+/** Opcodes refused whatever follows them. */
+const _REFUSED_OPS: _Family = {
+  [OP.NEXT_BUFFER]: _outOfBandBuffer,
+  [OP.READONLY_BUFFER]: _outOfBandBuffer,
+  [OP.EXT1]: _extensionCode,
+  [OP.EXT2]: _extensionCode,
+  [OP.EXT4]: _extensionCode,
+  [OP.INST]: _oldStyleInstance,
+  [OP.OBJ]: _oldStyleInstance,
+};
+
+function _outOfBandBuffer(m: _Machine, at: number): never {
+  throw m.fail(`out-of-band buffers (opcode at byte ${at}) are not supported`);
+}
+
+function _extensionCode(m: _Machine, at: number): never {
+  throw m.fail(`extension registry codes (opcode at byte ${at}) are refused: they name globals`);
+}
+
+function _oldStyleInstance(m: _Machine, at: number): never {
+  throw m.fail(`refusing an old-style instance (opcode at byte ${at}): it would call a class`);
+}
+
+/** Every opcode's handler, indexed by opcode; `undefined` for unknown ones. */
+const _HANDLERS: readonly (_Handler | undefined)[] = _opcodeTable([
+  _FRAMING,
+  _STACK_OPS,
+  _SCALARS,
+  _STRINGS,
+  _CONTAINERS,
+  _MEMO_OPS,
+  _GLOBAL_OPS,
+  _PERSISTENT_OPS,
+  _REFUSED_OPS,
+]);
+
+function _opcodeTable(families: readonly _Family[]): (_Handler | undefined)[] {
+  const table = new Array<_Handler | undefined>(256).fill(undefined);
+  for (const family of families) {
+    for (const [op, handler] of Object.entries(family)) {
+      if (table[Number(op)] !== undefined) throw new Error(`Opcode ${op} has two handlers`);
+      table[Number(op)] = handler;
+    }
+  }
+  return table;
+}
+
+/** The global `module.name`, when the allow-list has it; otherwise the refusal naming it. */
+function _allowedGlobal(module: string, name: string, fail: (d: string) => Error): PyGlobal {
+  const full = `${module}.${name}`;
+  if (REBUILDERS.has(full) || (module === "torch" && Object.hasOwn(STORAGE_DTYPES, name))) {
+    return { kind: "global", module, name };
+  }
+  throw fail(
+    `refusing global ${
+      JSON.stringify(full.slice(0, 200))
+    }: only tensors, storages and plain containers are rebuilt, nothing is imported or run`,
+  );
 }
 
 /** Each tensor reachable from `root` with its dotted key path; scalars beside them as text. */
@@ -582,60 +705,78 @@ function _keyText(key: PyValue): string {
   return `<${key.kind}>`;
 }
 
+/** How an allowed callable builds its value from its arguments. */
+type _Rebuild = (items: readonly PyValue[], at: number, fail: (d: string) => Error) => PyValue;
+
+/** REDUCE: calls `callable`, which must be on the allow-list, with the tuple `args`. */
 function _call(callable: PyValue, args: PyValue, at: number, fail: (d: string) => Error): PyValue {
   if (!_isGlobal(callable)) {
     throw fail(`REDUCE at byte ${at} calls ${_describe(callable)}, not a function`);
   }
   const items = _tupleItems(args, `arguments of ${callable.module}.${callable.name}`, fail);
   const full = `${callable.module}.${callable.name}`;
-  if (full === "collections.OrderedDict") {
-    const dict: PyDict = { kind: "dict", ordered: true, entries: [] };
-    if (
-      items.length === 1 && items[0] !== null && typeof items[0] === "object" && "kind" in items[0]
-    ) {
-      const pairs = items[0];
-      if (pairs.kind === "list" || pairs.kind === "tuple") {
-        for (const pair of pairs.items) {
-          const kv = _tupleItems(pair, "an OrderedDict item", fail, true);
-          if (kv.length !== 2) throw fail(`OrderedDict item at byte ${at} is not a pair`);
-          dict.entries.push([kv[0]!, kv[1]!]);
-        }
-        return dict;
+  const rebuild = REBUILDERS.get(full);
+  if (rebuild === undefined) throw fail(`REDUCE at byte ${at}: calling ${full} is not allowed`);
+  return rebuild(items, at, fail);
+}
+
+/** `collections.OrderedDict()`, or `OrderedDict(pairs)` with a list or tuple of pairs. */
+function _orderedDict(items: readonly PyValue[], at: number, fail: (d: string) => Error): PyDict {
+  const dict: PyDict = { kind: "dict", ordered: true, entries: [] };
+  if (
+    items.length === 1 && items[0] !== null && typeof items[0] === "object" && "kind" in items[0]
+  ) {
+    const pairs = items[0];
+    if (pairs.kind === "list" || pairs.kind === "tuple") {
+      for (const pair of pairs.items) {
+        const kv = _tupleItems(pair, "an OrderedDict item", fail, true);
+        if (kv.length !== 2) throw fail(`OrderedDict item at byte ${at} is not a pair`);
+        dict.entries.push([kv[0]!, kv[1]!]);
       }
+      return dict;
     }
-    if (items.length !== 0) throw fail(`OrderedDict at byte ${at} takes no such arguments`);
-    return dict;
   }
-  if (full === "torch._utils._rebuild_parameter") {
-    const [data] = items;
-    if (items.length < 2 || !_isTensor(data)) {
-      throw fail(`_rebuild_parameter at byte ${at} needs a tensor`);
-    }
-    return data;
+  if (items.length !== 0) throw fail(`OrderedDict at byte ${at} takes no such arguments`);
+  return dict;
+}
+
+/** `torch._utils._rebuild_parameter(data, requires_grad, …)`: the tensor `data` itself. */
+function _rebuildParameter(
+  items: readonly PyValue[],
+  at: number,
+  fail: (d: string) => Error,
+): PyTensor {
+  const [data] = items;
+  if (items.length < 2 || !_isTensor(data)) {
+    throw fail(`_rebuild_parameter at byte ${at} needs a tensor`);
   }
-  if (full === "torch._utils._rebuild_tensor_v2") {
-    if (items.length < 4) {
-      throw fail(
-        `_rebuild_tensor_v2 at byte ${at} takes at least 4 arguments, got ${items.length}`,
-      );
-    }
-    const [storage, offset, size, stride] = items;
-    if (!_isStorage(storage)) {
-      throw fail(`_rebuild_tensor_v2 at byte ${at}: ${_describe(storage)} is not a storage`);
-    }
-    const storageOffset = _int(offset, "storage offset", at, fail);
-    const shape = _tupleItems(size, "size", fail, true).map((d) => _int(d, "size", at, fail));
-    const strides = _tupleItems(stride, "stride", fail, true).map((d) =>
-      _int(d, "stride", at, fail)
+  return data;
+}
+
+/** `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, …)`: a view of the storage. */
+function _rebuildTensorV2(
+  items: readonly PyValue[],
+  at: number,
+  fail: (d: string) => Error,
+): PyTensor {
+  if (items.length < 4) {
+    throw fail(
+      `_rebuild_tensor_v2 at byte ${at} takes at least 4 arguments, got ${items.length}`,
     );
-    if (shape.length !== strides.length) {
-      throw fail(
-        `_rebuild_tensor_v2 at byte ${at}: ${shape.length} sizes but ${strides.length} strides`,
-      );
-    }
-    return { kind: "tensor", storage, storageOffset, shape, strides };
   }
-  throw fail(`REDUCE at byte ${at}: calling ${full} is not allowed`);
+  const [storage, offset, size, stride] = items;
+  if (!_isStorage(storage)) {
+    throw fail(`_rebuild_tensor_v2 at byte ${at}: ${_describe(storage)} is not a storage`);
+  }
+  const storageOffset = _int(offset, "storage offset", at, fail);
+  const shape = _tupleItems(size, "size", fail, true).map((d) => _int(d, "size", at, fail));
+  const strides = _tupleItems(stride, "stride", fail, true).map((d) => _int(d, "stride", at, fail));
+  if (shape.length !== strides.length) {
+    throw fail(
+      `_rebuild_tensor_v2 at byte ${at}: ${shape.length} sizes but ${strides.length} strides`,
+    );
+  }
+  return { kind: "tensor", storage, storageOffset, shape, strides };
 }
 
 function _newObject(cls: PyValue, args: PyValue, at: number, fail: (d: string) => Error): PyValue {
@@ -771,7 +912,11 @@ const _utf8 = new TextDecoder("utf-8", { fatal: true });
 function _latin1(bytes: Uint8Array): string {
   let text = "";
   for (let i = 0; i < bytes.length; i += 4096) {
-    text += String.fromCharCode(...bytes.subarray(i, Math.min(bytes.length, i + 4096)));
+    // `apply` takes the typed array as it is; a spread would walk it through an iterator.
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, Math.min(bytes.length, i + 4096)) as unknown as number[],
+    );
   }
   return text;
 }

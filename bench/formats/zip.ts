@@ -76,175 +76,308 @@ export interface ZipArchive {
 
 /** Reads the central directory and every entry's local header. Throws {@link WeightFileError}. */
 export function readZip(source: ByteSource): ZipArchive {
-  const file = source.name;
-  const fail = (detail: string) => fileError(file, detail);
+  const fail = (detail: string) => fileError(source.name, detail);
+  const directory = _locateCentralDirectory(source, fail);
+  const central = _readCentralDirectory(source, directory, fail);
+  const entries = _locateData(source, central, directory.offset, fail);
+  _refuseOverlaps(entries, fail);
+  return {
+    entries,
+    zip64: directory.zip64 || central.some((entry) => entry.zip64),
+    centralOffset: directory.offset,
+  };
+}
+
+/** Where the central directory lies, from the end records. */
+interface _Directory {
+  /** Entries, as the end record says. */
+  readonly count: number;
+  readonly offset: number;
+  readonly size: number;
+  /** Whether the end records were zip64 ones. */
+  readonly zip64: boolean;
+}
+
+/** An entry as the central directory describes it, before its local header is read; a zip64 extra field replaces its sizes and offset. */
+interface _CentralEntry extends Omit<ZipEntry, "dataOffset"> {
+  /** Whether a zip64 extra field gave the entry's sizes or offset. */
+  zip64: boolean;
+  compressedSize: number;
+  size: number;
+  localOffset: number;
+}
+
+/** The end records, zip64 ones included, checked against the file and each other. */
+function _locateCentralDirectory(source: ByteSource, fail: (d: string) => Error): _Directory {
+  const end = _findEndRecord(source, fail);
+  let { count, size, offset } = end;
+  const zip64 = count === 0xffff || size === 0xffffffff || offset === 0xffffffff;
+  if (zip64) {
+    ({ count, size, offset } = _readZip64EndRecord(source, end.recordOffset, fail));
+  } else if (end.disk !== 0 || end.directoryDisk !== 0) {
+    throw fail("multi-part (spanned) zip archives are not supported");
+  }
+  if (!(offset + size <= end.recordOffset)) {
+    throw fail(
+      `central directory (${size} bytes at byte ${offset}) runs past the end record at byte ${end.recordOffset}`,
+    );
+  }
+  if (count * CENTRAL_BYTES > size) {
+    throw fail(`entry count ${count} exceeds what the ${size}-byte central directory holds`);
+  }
+  return { count, offset, size, zip64 };
+}
+
+/** The end of central directory record's fields, and where it starts. */
+interface _EndRecord {
+  readonly recordOffset: number;
+  readonly disk: number;
+  readonly directoryDisk: number;
+  readonly count: number;
+  readonly size: number;
+  readonly offset: number;
+}
+
+/**
+ * The end of central directory record: in the last 22 + 65535 bytes, the one
+ * whose comment length reaches exactly to the end of the file. Most archives
+ * have no comment, so the last 22 bytes are tried before the whole 64 KiB.
+ */
+function _findEndRecord(source: ByteSource, fail: (d: string) => Error): _EndRecord {
   if (source.size < EOCD_BYTES) {
     throw fail(`truncated: ${source.size} bytes, too short for a zip's end of central directory`);
   }
-  // The end record is in the last 22 + 65535 bytes; the one whose comment
-  // length reaches exactly to the end of the file is the real one.
-  // Most archives have no comment: try the last bytes before the whole 64 KiB.
-  let tailStart = 0;
-  let tail: Uint8Array = new Uint8Array(0);
-  let view = new DataView(tail.buffer);
-  let eocd = -1;
   for (const want of [EOCD_BYTES, EOCD_BYTES + MAX_COMMENT]) {
     const tailLength = Math.min(source.size, want);
-    tailStart = source.size - tailLength;
-    tail = source.read(tailStart, tailLength);
-    view = new DataView(tail.buffer, tail.byteOffset, tail.length);
-    for (let at = tail.length - EOCD_BYTES; at >= 0; at--) {
-      if (
-        view.getUint32(at, true) === EOCD_SIGNATURE &&
-        at + EOCD_BYTES + view.getUint16(at + 20, true) === tail.length
-      ) {
-        eocd = at;
-        break;
-      }
+    const tailStart = source.size - tailLength;
+    const tail = source.read(tailStart, tailLength);
+    const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
+    const at = _endRecordIn(view);
+    if (at >= 0) {
+      return {
+        recordOffset: tailStart + at,
+        disk: view.getUint16(at + 4, true),
+        directoryDisk: view.getUint16(at + 6, true),
+        count: view.getUint16(at + 10, true),
+        size: view.getUint32(at + 12, true),
+        offset: view.getUint32(at + 16, true),
+      };
     }
-    if (eocd >= 0 || tailLength === source.size) break;
+    if (tailLength === source.size) break;
   }
-  if (eocd < 0) {
-    throw fail("not a complete zip: no end of central directory record (truncated?)");
+  throw fail("not a complete zip: no end of central directory record (truncated?)");
+}
+
+/** Where in `tail` (the end of the file) the end record starts, or -1. */
+function _endRecordIn(tail: DataView): number {
+  for (let at = tail.byteLength - EOCD_BYTES; at >= 0; at--) {
+    if (
+      tail.getUint32(at, true) === EOCD_SIGNATURE &&
+      at + EOCD_BYTES + tail.getUint16(at + 20, true) === tail.byteLength
+    ) {
+      return at;
+    }
   }
-  const disk = view.getUint16(eocd + 4, true);
-  const cdDisk = view.getUint16(eocd + 6, true);
-  let count = view.getUint16(eocd + 10, true);
-  let cdSize = view.getUint32(eocd + 12, true);
-  let cdOffset = view.getUint32(eocd + 16, true);
-  let zip64 = false;
-  const eocdOffset = tailStart + eocd;
-  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    zip64 = true;
-    if (eocdOffset < 20) {
-      throw fail("zip64 archive without its zip64 end of central directory locator");
-    }
-    const locator = new SourceCursor(source, eocdOffset - 20, { windowBytes: 20 });
-    if (locator.u32("zip64 locator") !== ZIP64_LOCATOR_SIGNATURE) {
-      throw fail("zip64 archive without its zip64 end of central directory locator");
-    }
-    locator.u32("zip64 locator disk");
-    const recordOffset = locator.u64("zip64 end of central directory offset");
-    if (recordOffset + 56 > eocdOffset - 20) {
-      throw fail(`zip64 end of central directory offset ${recordOffset} is outside the file`);
-    }
-    const record = new SourceCursor(source, recordOffset, { windowBytes: 56 });
-    if (record.u32("zip64 end of central directory") !== ZIP64_EOCD_SIGNATURE) {
-      throw fail(`no zip64 end of central directory record at byte ${recordOffset}`);
-    }
-    record.skip(8 + 2 + 2 + 4 + 4, "zip64 end of central directory");
-    record.u64("zip64 entries on this disk");
-    count = record.u64("zip64 entry count");
-    cdSize = record.u64("zip64 central directory size");
-    cdOffset = record.u64("zip64 central directory offset");
-  } else if (disk !== 0 || cdDisk !== 0) {
+  return -1;
+}
+
+/** The zip64 end record's entry count and directory, through the locator just before the end record. */
+function _readZip64EndRecord(
+  source: ByteSource,
+  endRecordOffset: number,
+  fail: (d: string) => Error,
+): { count: number; size: number; offset: number } {
+  if (endRecordOffset < 20) {
+    throw fail("zip64 archive without its zip64 end of central directory locator");
+  }
+  const locator = new SourceCursor(source, endRecordOffset - 20, { windowBytes: 20 });
+  if (locator.u32("zip64 locator") !== ZIP64_LOCATOR_SIGNATURE) {
+    throw fail("zip64 archive without its zip64 end of central directory locator");
+  }
+  locator.u32("zip64 locator disk");
+  const recordOffset = locator.u64("zip64 end of central directory offset");
+  if (recordOffset + 56 > endRecordOffset - 20) {
+    throw fail(`zip64 end of central directory offset ${recordOffset} is outside the file`);
+  }
+  const record = new SourceCursor(source, recordOffset, { windowBytes: 56 });
+  if (record.u32("zip64 end of central directory") !== ZIP64_EOCD_SIGNATURE) {
+    throw fail(`no zip64 end of central directory record at byte ${recordOffset}`);
+  }
+  record.skip(8 + 2 + 2 + 4 + 4, "zip64 end of central directory");
+  record.u64("zip64 entries on this disk");
+  const count = record.u64("zip64 entry count");
+  const size = record.u64("zip64 central directory size");
+  const offset = record.u64("zip64 central directory offset");
+  return { count, size, offset };
+}
+
+/** Every entry of the central directory, in its order. */
+function _readCentralDirectory(
+  source: ByteSource,
+  directory: _Directory,
+  fail: (d: string) => Error,
+): _CentralEntry[] {
+  const cursor = new SourceCursor(source, directory.offset, {
+    windowBytes: Math.min(directory.size, 1 << 20) || 1,
+  });
+  const end = directory.offset + directory.size;
+  const entries: _CentralEntry[] = [];
+  for (let i = 0; i < directory.count; i++) entries.push(_readCentralEntry(cursor, i, end, fail));
+  return entries;
+}
+
+/** One central directory record, at the cursor, which moves past it. */
+function _readCentralEntry(
+  cursor: SourceCursor,
+  i: number,
+  directoryEnd: number,
+  fail: (d: string) => Error,
+): _CentralEntry {
+  const what = `central directory entry #${i}`;
+  if (cursor.pos + CENTRAL_BYTES > directoryEnd) {
+    throw fail(`${what} runs past the central directory`);
+  }
+  if (cursor.u32(what) !== CENTRAL_SIGNATURE) {
+    throw fail(`${what} at byte ${cursor.pos - 4} has a bad signature`);
+  }
+  cursor.skip(4, what); // versions
+  const flags = cursor.u16(what);
+  const method = cursor.u16(what);
+  cursor.skip(4, what); // time, date
+  const crc32 = cursor.u32(what);
+  const compressedSize = cursor.u32(what);
+  const size = cursor.u32(what);
+  const nameLength = cursor.u16(what);
+  const extraLength = cursor.u16(what);
+  const commentLength = cursor.u16(what);
+  const diskStart = cursor.u16(what);
+  cursor.skip(6, what); // attributes
+  const localOffset = cursor.u32(what);
+  if (cursor.pos + nameLength + extraLength + commentLength > directoryEnd) {
+    throw fail(`${what} runs past the central directory`);
+  }
+  const name = _name(cursor.bytes(nameLength, `${what} name`));
+  const entry: _CentralEntry = {
+    name,
+    method,
+    methodName: METHODS[method] ?? `method ${method}`,
+    compressedSize,
+    size,
+    crc32,
+    localOffset,
+    zip64: false,
+  };
+  const extraEnd = cursor.pos + extraLength;
+  _readExtraFields(cursor, extraEnd, entry, what, fail);
+  cursor.pos = extraEnd + commentLength;
+  if (flags & 1) throw fail(`entry ${_quote(name)} is encrypted`);
+  if (diskStart !== 0 && diskStart !== 0xffff) {
     throw fail("multi-part (spanned) zip archives are not supported");
   }
-  const cdEnd = cdOffset + cdSize;
-  if (!(cdEnd <= eocdOffset)) {
-    throw fail(
-      `central directory (${cdSize} bytes at byte ${cdOffset}) runs past the end record at byte ${eocdOffset}`,
-    );
-  }
-  if (count * CENTRAL_BYTES > cdSize) {
-    throw fail(`entry count ${count} exceeds what the ${cdSize}-byte central directory holds`);
-  }
+  return entry;
+}
 
-  const cursor = new SourceCursor(source, cdOffset, {
-    windowBytes: Math.min(cdSize, 1 << 20) || 1,
-  });
-  const raw: Omit<ZipEntry, "dataOffset">[] = [];
-  for (let i = 0; i < count; i++) {
-    const what = `central directory entry #${i}`;
-    if (cursor.pos + CENTRAL_BYTES > cdEnd) throw fail(`${what} runs past the central directory`);
-    if (cursor.u32(what) !== CENTRAL_SIGNATURE) {
-      throw fail(`${what} at byte ${cursor.pos - 4} has a bad signature`);
+/** The extra fields up to `extraEnd`: a zip64 one gives `entry` the sizes and offset its record leaves at 0xffffffff. */
+function _readExtraFields(
+  cursor: SourceCursor,
+  extraEnd: number,
+  entry: _CentralEntry,
+  what: string,
+  fail: (d: string) => Error,
+): void {
+  while (cursor.pos + 4 <= extraEnd) {
+    const id = cursor.u16(`${what} extra field`);
+    const length = cursor.u16(`${what} extra field`);
+    if (cursor.pos + length > extraEnd) {
+      throw fail(`entry ${_quote(entry.name)}: extra field runs past its end`);
     }
-    cursor.skip(4, what); // versions
-    const flags = cursor.u16(what);
-    const method = cursor.u16(what);
-    cursor.skip(4, what); // time, date
-    const crc32 = cursor.u32(what);
-    let compressedSize = cursor.u32(what);
-    let size = cursor.u32(what);
-    const nameLength = cursor.u16(what);
-    const extraLength = cursor.u16(what);
-    const commentLength = cursor.u16(what);
-    const diskStart = cursor.u16(what);
-    cursor.skip(6, what); // attributes
-    let localOffset = cursor.u32(what);
-    if (cursor.pos + nameLength + extraLength + commentLength > cdEnd) {
-      throw fail(`${what} runs past the central directory`);
+    const fieldEnd = cursor.pos + length;
+    if (id === ZIP64_EXTRA) _readZip64Extra(cursor, fieldEnd, entry, what, fail);
+    cursor.pos = fieldEnd;
+  }
+}
+
+/** A zip64 extra field: the 64-bit values, in order, of the fields whose 32-bit ones are 0xffffffff. */
+function _readZip64Extra(
+  cursor: SourceCursor,
+  fieldEnd: number,
+  entry: _CentralEntry,
+  what: string,
+  fail: (d: string) => Error,
+): void {
+  entry.zip64 = true;
+  const take = (label: string) => {
+    if (cursor.pos + 8 > fieldEnd) {
+      throw fail(`entry ${_quote(entry.name)}: zip64 field lacks its ${label}`);
     }
-    const name = _name(cursor.bytes(nameLength, `${what} name`));
-    const extraEnd = cursor.pos + extraLength;
-    while (cursor.pos + 4 <= extraEnd) {
-      const id = cursor.u16(`${what} extra field`);
-      const length = cursor.u16(`${what} extra field`);
-      if (cursor.pos + length > extraEnd) {
-        throw fail(`entry ${_quote(name)}: extra field runs past its end`);
-      }
-      const fieldEnd = cursor.pos + length;
-      if (id === ZIP64_EXTRA) {
-        zip64 = true;
-        const need = (v: number) => v === 0xffffffff;
-        const take = (label: string) => {
-          if (cursor.pos + 8 > fieldEnd) {
-            throw fail(`entry ${_quote(name)}: zip64 field lacks its ${label}`);
-          }
-          return cursor.u64(`${what} zip64 ${label}`);
-        };
-        if (need(size)) size = take("size");
-        if (need(compressedSize)) compressedSize = take("compressed size");
-        if (need(localOffset)) localOffset = take("local header offset");
-      }
-      cursor.pos = fieldEnd;
-    }
-    cursor.pos = extraEnd + commentLength;
-    if (flags & 1) throw fail(`entry ${_quote(name)} is encrypted`);
-    if (diskStart !== 0 && diskStart !== 0xffff) {
-      throw fail("multi-part (spanned) zip archives are not supported");
-    }
-    raw.push({
-      name,
-      method,
-      methodName: METHODS[method] ?? `method ${method}`,
-      compressedSize,
-      size,
-      crc32,
-      localOffset,
+    return cursor.u64(`${what} zip64 ${label}`);
+  };
+  if (entry.size === 0xffffffff) entry.size = take("size");
+  if (entry.compressedSize === 0xffffffff) entry.compressedSize = take("compressed size");
+  if (entry.localOffset === 0xffffffff) entry.localOffset = take("local header offset");
+}
+
+/** Each entry with where its data starts, from its local header, checked to end before the central directory. */
+function _locateData(
+  source: ByteSource,
+  central: readonly _CentralEntry[],
+  directoryOffset: number,
+  fail: (d: string) => Error,
+): ZipEntry[] {
+  const local = new SourceCursor(source, 0, { windowBytes: LOCAL_BYTES });
+  const entries: ZipEntry[] = [];
+  for (const entry of central) {
+    const dataOffset = _readLocalHeader(local, entry, directoryOffset, fail);
+    entries.push({
+      name: entry.name,
+      method: entry.method,
+      methodName: entry.methodName,
+      compressedSize: entry.compressedSize,
+      size: entry.size,
+      crc32: entry.crc32,
+      localOffset: entry.localOffset,
+      dataOffset,
     });
   }
+  return entries;
+}
 
-  const entries: ZipEntry[] = [];
-  const local = new SourceCursor(source, 0, { windowBytes: LOCAL_BYTES });
-  for (const entry of raw) {
-    const what = `entry ${_quote(entry.name)}`;
-    if (!(entry.localOffset + LOCAL_BYTES <= cdOffset)) {
-      throw fail(
-        `${what}: local header at byte ${entry.localOffset} is outside the data before the central directory`,
-      );
-    }
-    local.pos = entry.localOffset;
-    if (local.u32(`${what} local header`) !== LOCAL_SIGNATURE) {
-      throw fail(`${what}: no local header at byte ${entry.localOffset}`);
-    }
-    local.skip(22, `${what} local header`);
-    const nameLength = local.u16(`${what} local header`);
-    const extraLength = local.u16(`${what} local header`);
-    const dataOffset = entry.localOffset + LOCAL_BYTES + nameLength + extraLength;
-    if (!(dataOffset + entry.compressedSize <= cdOffset)) {
-      throw fail(
-        `${what}: ${entry.compressedSize} bytes of data at byte ${dataOffset} run past the central directory at byte ${cdOffset}`,
-      );
-    }
-    if (entry.method === 0 && entry.size !== entry.compressedSize) {
-      throw fail(
-        `${what} is stored but its sizes differ (${entry.compressedSize} and ${entry.size})`,
-      );
-    }
-    entries.push({ ...entry, dataOffset });
+/** Where `entry`'s data starts: past its local header, whose name and extra lengths may differ from the directory's. */
+function _readLocalHeader(
+  local: SourceCursor,
+  entry: _CentralEntry,
+  directoryOffset: number,
+  fail: (d: string) => Error,
+): number {
+  const what = `entry ${_quote(entry.name)}`;
+  if (!(entry.localOffset + LOCAL_BYTES <= directoryOffset)) {
+    throw fail(
+      `${what}: local header at byte ${entry.localOffset} is outside the data before the central directory`,
+    );
   }
+  local.pos = entry.localOffset;
+  if (local.u32(`${what} local header`) !== LOCAL_SIGNATURE) {
+    throw fail(`${what}: no local header at byte ${entry.localOffset}`);
+  }
+  local.skip(22, `${what} local header`);
+  const nameLength = local.u16(`${what} local header`);
+  const extraLength = local.u16(`${what} local header`);
+  const dataOffset = entry.localOffset + LOCAL_BYTES + nameLength + extraLength;
+  if (!(dataOffset + entry.compressedSize <= directoryOffset)) {
+    throw fail(
+      `${what}: ${entry.compressedSize} bytes of data at byte ${dataOffset} run past the central directory at byte ${directoryOffset}`,
+    );
+  }
+  if (entry.method === 0 && entry.size !== entry.compressedSize) {
+    throw fail(
+      `${what} is stored but its sizes differ (${entry.compressedSize} and ${entry.size})`,
+    );
+  }
+  return dataOffset;
+}
+
+/** Throws when two entries' headers or data overlap. */
+function _refuseOverlaps(entries: readonly ZipEntry[], fail: (d: string) => Error): void {
   const sorted = [...entries].sort((a, b) => a.localOffset - b.localOffset);
   for (let i = 1; i < sorted.length; i++) {
     const a = sorted[i - 1]!;
@@ -253,7 +386,6 @@ export function readZip(source: ByteSource): ZipArchive {
       throw fail(`entries ${_quote(a.name)} and ${_quote(b.name)} overlap`);
     }
   }
-  return { entries, zip64, centralOffset: cdOffset };
 }
 
 const _utf8 = new TextDecoder("utf-8", { fatal: true });

@@ -22,15 +22,15 @@ import { queryGpus } from "./nvidia_smi.ts";
 export interface GpuInfo {
   readonly index: number;
   readonly name: string;
-  readonly uuid?: string;
-  readonly pciBusId?: string;
+  readonly uuid?: string | undefined;
+  readonly pciBusId?: string | undefined;
   /** The display driver's version: `580.159.04`. */
-  readonly driver?: string;
-  readonly memoryTotalBytes?: number;
-  readonly pcieLinkGeneration?: number;
-  readonly pcieLinkWidth?: number;
-  readonly pcieLinkMaxGeneration?: number;
-  readonly pcieLinkMaxWidth?: number;
+  readonly driver?: string | undefined;
+  readonly memoryTotalBytes?: number | undefined;
+  readonly pcieLinkGeneration?: number | undefined;
+  readonly pcieLinkWidth?: number | undefined;
+  readonly pcieLinkMaxGeneration?: number | undefined;
+  readonly pcieLinkMaxWidth?: number | undefined;
 }
 
 /** The inventory and where it came from. */

@@ -144,9 +144,10 @@ export class GpuMemorySampler implements Disposable {
         return "failed";
       case SAMPLER_STOPPED:
         return "stopped";
-      default:
+      case SAMPLER_STARTING: // the buffer starts zeroed: the Worker has not written yet
         return "starting";
     }
+    throw new Error("Memory sampler: unknown state in its shared buffer");
   }
 
   /** `nvml`, `cuda`, or why there are no samples. */

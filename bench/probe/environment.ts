@@ -18,42 +18,8 @@
  */
 
 import { readProcText } from "../ffi/procfs.ts";
-import { type GpuInfo, gpuInventory } from "../gpu/inventory.ts";
-
-/** Where a set of weights is stored. */
-export interface Storage {
-  /** The path measured. */
-  readonly path: string;
-  /** File system type: `ext4`, `xfs`, `tmpfs`, `nfs4`, … or `unknown`. */
-  readonly fileSystem: string;
-  readonly mountPoint: string;
-  /** What is mounted: `/dev/nvme0n1p1`, a server export, `tmpfs`. */
-  readonly source: string;
-  /** Block device numbers `major:minor`. */
-  readonly device: string;
-  /** The block device's model, where the kernel names one. */
-  readonly deviceModel: string | null;
-  /** Whether the block device is a spinning disk, where known. */
-  readonly rotational: boolean | null;
-}
-
-/** The environment recorded in every profile. */
-export interface Environment {
-  readonly host: string;
-  readonly os: string;
-  readonly arch: string;
-  readonly kernel: string;
-  readonly cpu: { readonly model: string; readonly cores: number };
-  readonly memoryBytes: number;
-  /** `always`, `madvise` or `never`: transparent huge pages change fault costs. */
-  readonly transparentHugePages: string | null;
-  readonly deno: { readonly deno: string; readonly v8: string; readonly typescript: string };
-  readonly git: { readonly commit: string | null; readonly dirty: boolean | null };
-  readonly storage: readonly Storage[];
-  /** The GPUs (NVML, else nvidia-smi), and where the list came from or why it is empty. */
-  readonly gpus?: readonly GpuInfo[];
-  readonly gpuInventory?: { readonly source: string; readonly reason?: string };
-}
+import { gpuInventory } from "../gpu/inventory.ts";
+import type { Environment, Storage } from "../../profiles/schema.ts";
 
 const PROJECT_ROOT = new URL("../../", import.meta.url);
 

@@ -1,24 +1,8 @@
 /**
- * Machine limits: measured once per machine and storage, cached with the
- * time they were measured, embedded in every profile, and used to rate each
- * case's throughput against the limit that bounds it — cold: the storage;
- * warm: the page cache (or, on a GPU target, the host-to-device link).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { limitFor } from "./limits.ts";
- *
- * const limits = {
- *   measuredAt: "2026-01-01T00:00:00Z",
- *   key: "host|254:0|ext4|/dev/vda|no-gpu",
- *   storage: { path: "/models", cold: { gbps: 2, blockSize: 16 << 20, depth: 4 }, warm: { gbps: 10 } },
- *   memoryCopyGBps: 20,
- *   devices: [],
- * };
- * assert.deepEqual(limitFor("cold", "host", 1.5, limits), { fraction: 0.75, limit: "storage (O_DIRECT)", limitGBps: 2 });
- * assert.equal(limitFor("warm", "host", 5, limits)?.limit, "page cache");
- * ```
+ * The cache of machine limits: measured once per machine and storage, kept
+ * with the time they were measured under a key naming the host, the storage
+ * and the GPUs, and measured again when stale or when the machine changes.
+ * `profiles/limits.ts` rates each case against them.
  *
  * @module
  */
@@ -26,8 +10,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import type { MachineLimits, OfLimit } from "../../profiles/profile.ts";
-import type { CacheState } from "../core/cache_state.ts";
+import { type MachineLimits, machineLimitsSchema } from "../../profiles/schema.ts";
 import { storageOf } from "./environment.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { optionalEnv } from "../util/env.ts";
@@ -63,13 +46,12 @@ export async function readCachedLimits(
   now = Date.now(),
 ): Promise<MachineLimits | undefined> {
   try {
-    const limits = JSON.parse(await Deno.readTextFile(limitsPath(key, dir))) as MachineLimits;
+    const parsed = machineLimitsSchema.safeParse(
+      JSON.parse(await Deno.readTextFile(limitsPath(key, dir))),
+    );
+    if (!parsed.success) return undefined;
+    const limits = parsed.data;
     if (limits.key !== key || !(now - Date.parse(limits.measuredAt) < LIMITS_MAX_AGE_MS)) {
-      return undefined;
-    }
-    if (
-      typeof limits.storage?.warm?.gbps !== "number" || typeof limits.memoryCopyGBps !== "number"
-    ) {
       return undefined;
     }
     return limits;
@@ -84,29 +66,4 @@ export async function writeCachedLimits(limits: MachineLimits, dir = LIMITS_DIR)
   const path = limitsPath(limits.key, dir);
   await writeFileAtomic(path, `${JSON.stringify(limits, null, 2)}\n`);
   return path;
-}
-
-/** The limit that bounds a case, and how close its throughput came; null when not measured. */
-export function limitFor(
-  cache: CacheState,
-  target: string,
-  throughputGBps: number,
-  limits: MachineLimits | null | undefined,
-): OfLimit | null {
-  if (!limits) return null;
-  let limit: string;
-  let limitGBps: number | undefined;
-  if (cache === "cold") {
-    limit = "storage (O_DIRECT)";
-    limitGBps = limits.storage.cold?.gbps;
-  } else if (target === "host") {
-    limit = "page cache";
-    limitGBps = limits.storage.warm.gbps;
-  } else {
-    const device = limits.devices.find((d) => d.id === target);
-    limit = `${target} pinned h2d`;
-    limitGBps = device?.pinnedH2DGBps;
-  }
-  if (limitGBps === undefined || !(limitGBps > 0)) return null;
-  return { fraction: throughputGBps / limitGBps, limit, limitGBps };
 }

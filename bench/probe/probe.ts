@@ -12,7 +12,7 @@
 
 import { dirname, join } from "node:path";
 import { freeBytes } from "../ffi/libc.ts";
-import type { MachineLimits } from "../../profiles/profile.ts";
+import type { MachineLimits } from "../../profiles/schema.ts";
 import { evictFromPageCache } from "../core/cache_state.ts";
 import { fillRandomWords } from "../util/random.ts";
 import { type DeviceProbeOptions, gpuNames, probeDevices } from "./device.ts";

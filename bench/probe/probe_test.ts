@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { MachineLimits } from "../../profiles/profile.ts";
+import type { MachineLimits } from "../../profiles/schema.ts";
 import { withTempDir } from "../util/testing.ts";
+import { limitFor } from "../../profiles/limits.ts";
 import {
-  limitFor,
   LIMITS_MAX_AGE_MS,
   limitsKey,
   limitsPath,

@@ -1,11 +1,11 @@
 /**
  * The GPU side of dequantization as the strategies see it: which kernel of
- * `kernels/dequant.ptx` handles each type, how to launch it, and the small
- * interface a target implements to run kernels ({@link KernelLauncher}). A
- * CUDA target provides it by loading the PTX with `cuModuleLoadData` and
- * launching with `cuLaunchKernel` on the stream its copies use; the host
- * target does not, so the GPU path of the `quantized` strategy is skipped
- * there.
+ * `kernels/dequant.ptx` handles each type and how to launch it. A target runs
+ * them through its `kernels` member (`KernelLauncher`, in
+ * `bench/core/target.ts`): a CUDA target loads the PTX with
+ * `cuModuleLoadData` and launches with `cuLaunchKernel` on the stream its
+ * copies use; the host target has none, so the GPU path of the `quantized`
+ * strategy is skipped there.
  *
  * @example
  * ```ts
@@ -19,7 +19,6 @@
  * @module
  */
 
-import type { DeviceBuffer, Target } from "../core/target.ts";
 import type { DequantType } from "./reference.ts";
 
 /** The committed PTX of the kernels. */
@@ -53,44 +52,4 @@ export function launchGeometry(type: DequantType, blocks: number): {
 /** The PTX text. */
 export function readDequantPtx(): Promise<string> {
   return Deno.readTextFile(DEQUANT_PTX);
-}
-
-/** One kernel parameter: a device address or a 64-bit count. */
-export type KernelParam =
-  | { readonly kind: "address"; readonly buffer: DeviceBuffer; readonly offset: number }
-  | { readonly kind: "u64"; readonly value: number };
-
-/** A loaded module (`CUmodule`); `close()` unloads it and is safe to call twice. */
-export interface KernelModule extends Disposable {
-  close(): void;
-}
-
-/** What a target offers to run kernels: a CUDA target implements it, the host target does not. */
-export interface KernelLauncher {
-  /** Loads PTX text (`cuModuleLoadData`), for the target's device and context. */
-  loadModule(ptx: string): KernelModule;
-  /**
-   * Launches kernel `name` of `module` (`cuLaunchKernel`) on the stream the
-   * target's copies use, so it runs after every copy issued before it; the
-   * promise settles when the kernel has finished (an event after it), so a
-   * span around it is the kernel's time.
-   */
-  launch(
-    module: KernelModule,
-    name: string,
-    grid: readonly [number, number, number],
-    block: readonly [number, number, number],
-    params: readonly KernelParam[],
-  ): Promise<void>;
-}
-
-/** A target that can run kernels. */
-export interface KernelTarget extends Target {
-  readonly kernels: KernelLauncher;
-}
-
-/** The target's kernel launcher, or `undefined` when it has none (the host target). */
-export function kernelsOf(target: Target): KernelLauncher | undefined {
-  const kernels = (target as Partial<KernelTarget>).kernels;
-  return kernels !== undefined && typeof kernels.launch === "function" ? kernels : undefined;
 }

@@ -4,7 +4,9 @@
  * spreads evenly across them. Each sample establishes and measures the cache
  * state, times the strategy's load with its phases, records the peak RSS,
  * verifies every tensor on the target and frees it. A case that fails is
- * recorded as errored with its message, and the run goes on.
+ * recorded as errored with its message, and the run goes on. After every
+ * sample the caller sees the run so far (a journal can keep it), and an abort
+ * between samples ends the run with what was measured, not an exception.
  *
  * @module
  */
@@ -22,7 +24,7 @@ import { STRATEGIES } from "../strategies/registry.ts";
 import { type Strategy, type StrategyDefinition } from "../strategies/strategy.ts";
 import { type LoadResult, targetFootprint } from "../core/load.ts";
 import { openTarget } from "../targets/registry.ts";
-import type { DeviceLoadMeasure, DeviceReleaseMeasure, Target } from "../core/target.ts";
+import type { Target } from "../core/target.ts";
 import { type CacheOutcome, prepareCacheState } from "../core/cache_state.ts";
 import { type TensorDigests, tensorDigests } from "../core/digests.ts";
 import { readMemory, resetPeakRss } from "../core/memory.ts";
@@ -30,6 +32,7 @@ import type { Case } from "./plan.ts";
 import { type Phase, Recorder, type Span } from "../core/recorder.ts";
 import { verifyLoad } from "../core/verify.ts";
 import { verifySampled } from "../core/verify_sampled.ts";
+import type { Sample } from "../../profiles/schema.ts";
 
 /** V8's collector, when the process runs with `--v8-flags=--expose-gc`. */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
@@ -42,8 +45,14 @@ export interface RunOptions {
   readonly fixtureRoot: string;
   /** Told about fixture generation and each sample. */
   readonly onEvent?: (event: RunEvent) => void;
-  /** Stops the run between samples. */
+  /** Stops the run between samples; the result then says it was interrupted, and why. */
   readonly signal?: AbortSignal;
+  /**
+   * Awaited after every sample with the run so far (cases still sampling are
+   * `completed` with the samples they have), outside any timing: a journal
+   * writes it, so an interruption or a crash loses at most one sample.
+   */
+  readonly onSample?: (soFar: RunResult) => Promise<void> | void;
   /** The strategies by name. @default the registry's {@link STRATEGIES} */
   readonly strategies?: Readonly<Record<string, StrategyDefinition>>;
   /**
@@ -82,54 +91,6 @@ export type RunEvent =
     readonly warmup: boolean;
   };
 
-/** One timed load. */
-export interface Sample {
-  /** Round of the run (warmup rounds first). */
-  readonly round: number;
-  /** Warmup samples are kept but left out of the statistics. */
-  readonly warmup: boolean;
-  /** Milliseconds from the start of the run to the start of the load. */
-  readonly startedAt: number;
-  /** Wall-clock time the load started, epoch ms: compares across nodes whose clocks agree. */
-  readonly startedAtEpochMs?: number;
-  /** How late the load started against its slot in a herd's timetable. */
-  readonly lateMs?: number;
-  /** Wall time of the load: from the strategy's start to the last byte on the target. */
-  readonly durationMs: number;
-  /** Tensor bytes placed on the target. */
-  readonly bytes: number;
-  /** Bytes the strategy read from storage. */
-  readonly bytesRead: number;
-  /** Bytes by tier, for strategies with several (prestaged: `source`, `staging`). */
-  readonly bytesBySource?: Readonly<Record<string, number>>;
-  /** Facts the strategy reports about this load (dequantization path, cuFile mode, …). */
-  readonly details?: Readonly<Record<string, string | number | boolean>>;
-  /** The page-cache state measured just before the load. */
-  readonly cache: {
-    readonly residentFraction: number;
-    readonly residentBytes: number;
-    readonly established: boolean;
-  };
-  /** Peak resident memory of the process during the load, or null where unknown. */
-  readonly peakRssBytes: number | null;
-  /** Resident memory when the load started (the target's arena included), or null where unknown. */
-  readonly rssBeforeBytes: number | null;
-  /** Time the harness spent on this sample besides cache preparation, load, verification and free. */
-  readonly harnessMs: number;
-  /** Milliseconds spent preparing the sample: a garbage collection where exposed, then the cache state (not part of the load). */
-  readonly cachePrepMs: number;
-  readonly verified: boolean;
-  /** Every phase, in milliseconds from the start of the load; verify and free come after it. */
-  readonly spans: readonly Span[];
-  /**
-   * What a GPU target measured around the load: device memory before, after
-   * and once released, its peak, and the host-to-device copies by CUDA events.
-   */
-  readonly device?: Omit<DeviceLoadMeasure, "gpuMemory"> & DeviceReleaseMeasure;
-  /** Device memory in use over the load, `t` in ms from its start (what report/ draws). */
-  readonly gpuMemory?: readonly { readonly t: number; readonly usedBytes: number }[] | null;
-}
-
 /** What became of a case. */
 export type CaseOutcome =
   | { readonly state: "completed"; readonly samples: readonly Sample[] }
@@ -156,6 +117,13 @@ export interface RunResult {
   readonly weights: readonly PreparedWeights[];
   readonly targets: Readonly<Record<string, Target["info"]>>;
   readonly cases: readonly CaseRun[];
+  /**
+   * `complete`: every sample was taken; `running`: a snapshot taken while the
+   * run goes on; `interrupted`: the signal stopped it (`reason` is the abort's).
+   */
+  readonly state: "complete" | "running" | "interrupted";
+  /** Why the run was interrupted: the abort signal's reason. */
+  readonly interruption?: unknown;
 }
 
 interface ActiveCase {
@@ -226,11 +194,21 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
     const rounds = options.warmup + options.runs;
     let total = active.length * rounds;
     let done = 0;
+    const byIndex = new Map(active.map((a) => [a.case.index, a]));
+    const result = (state: RunResult["state"]): RunResult => ({
+      startedAt,
+      durationMs: performance.now() - runStart,
+      weights: [...prepared.values()],
+      targets: Object.fromEntries([...targets].map(([id, t]) => [id, t.info])),
+      cases: cases.map((c) => caseRun(c, skipped.get(c.index), byIndex.get(c.index), state)),
+      state,
+      ...(state === "interrupted" ? { interruption: options.signal?.reason } : {}),
+    });
     for (let round = 0; round < rounds; round++) {
       const live = active.filter((a) => a.error === undefined);
       // The same order every round: no case is sampled twice in a row while others wait.
       for (const entry of live) {
-        if (options.signal?.aborted) throw options.signal.reason ?? new Error("Run aborted");
+        if (options.signal?.aborted) return result("interrupted");
         const warmup = round < options.warmup;
         try {
           entry.samples.push(
@@ -243,33 +221,37 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         }
         done++;
         options.onEvent?.({ kind: "sample", done, total, caseId: entry.case.id, warmup });
+        await options.onSample?.(result("running"));
       }
     }
-
-    const byIndex = new Map(active.map((a) => [a.case.index, a]));
-    return {
-      startedAt,
-      durationMs: performance.now() - runStart,
-      weights: [...prepared.values()],
-      targets: Object.fromEntries([...targets].map(([id, t]) => [id, t.info])),
-      cases: cases.map((c): CaseRun => {
-        const reason = skipped.get(c.index);
-        if (reason !== undefined) {
-          return { case: c, outcome: { state: "skipped", reason, samples: [] } };
-        }
-        const run = byIndex.get(c.index)!;
-        return {
-          case: c,
-          outcome: run.error === undefined
-            ? { state: "completed", samples: run.samples }
-            : { state: "errored", error: run.error, samples: run.samples },
-        };
-      }),
-    };
+    return result("complete");
   } finally {
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
   }
+}
+
+/** A case's outcome: skipped, errored, or completed with the samples it has. */
+function caseRun(
+  c: Case,
+  skipReason: string | undefined,
+  run: ActiveCase | undefined,
+  state: RunResult["state"],
+): CaseRun {
+  if (skipReason !== undefined) {
+    return { case: c, outcome: { state: "skipped", reason: skipReason, samples: [] } };
+  }
+  const samples = [...run!.samples];
+  if (run!.error !== undefined) {
+    return { case: c, outcome: { state: "errored", error: run!.error, samples } };
+  }
+  if (state !== "complete" && !samples.some((s) => !s.warmup)) {
+    const reason = state === "running"
+      ? "not sampled yet"
+      : "not measured: the run was interrupted before its first timed sample";
+    return { case: c, outcome: { state: "skipped", reason, samples } };
+  }
+  return { case: c, outcome: { state: "completed", samples } };
 }
 
 /** Room for a target's alignment of each buffer. @default 4096 */
@@ -352,13 +334,14 @@ async function takeSample(
   const memory = peakKnown ? readMemory() : undefined;
   const loaded = meter?.loaded();
 
-  const verification = recorder.time(
-    "verify",
-    () =>
-      verify === "sampled"
-        ? verifySampled(entry.weights, result, entry.target, { seed: round + 1 })
-        : verifyLoad(entry.weights, entry.digests, result, entry.target),
-  );
+  const verification = recorder.time("verify", () => {
+    if (verify === "all") {
+      const checked = verifyLoad(entry.weights, entry.digests, result, entry.target);
+      return { bytes: checked.bytes, checkedBytes: checked.bytes };
+    }
+    const checked = verifySampled(entry.weights, result, entry.target, { seed: round + 1 });
+    return { bytes: checked.bytes, checkedBytes: checked.sampledBytes };
+  });
   recorder.time("free", () => {
     for (const buffer of result.buffers) entry.target.free(buffer);
   });
@@ -388,7 +371,10 @@ async function takeSample(
     rssBeforeBytes: before?.rss ?? null,
     harnessMs,
     cachePrepMs,
-    verified: true,
+    verification: {
+      mode: verify,
+      checkedBytes: verification.checkedBytes,
+    },
     spans: recorder.spans,
     ...(loaded === undefined ? {} : {
       device: {

@@ -8,7 +8,14 @@ import type { Strategy, StrategyDefinition } from "../strategies/strategy.ts";
 import { fileSystemOf } from "../util/testing.ts";
 import { planCases } from "./plan.ts";
 import { readMemory } from "../core/memory.ts";
-import { type CaseRun, runCases, type RunEvent, type RunOptions, type Sample } from "./runner.ts";
+import {
+  type CaseRun,
+  runCases,
+  type RunEvent,
+  type RunOptions,
+  type RunResult,
+} from "./runner.ts";
+import { type Sample } from "../../profiles/schema.ts";
 
 const TINY_SHARDED = fileURLToPath(
   new URL("../../fixtures/testdata/tiny-sharded", import.meta.url),
@@ -107,7 +114,7 @@ Deno.test("runCases: 2 strategies x cold/warm, interleaved, every sample measure
       assert.deepEqual(samples.map((s) => s.round), [0, 1, 2, 3]);
       for (const sample of samples) {
         const where = `${run.case.id} round ${sample.round}`;
-        assert.equal(sample.verified, true, where);
+        assert.deepEqual(sample.verification, { mode: "all", checkedBytes: sample.bytes }, where);
         assert.ok(sample.durationMs > 0, where);
         assert.ok(sample.startedAt >= 0, where);
         assert.ok(sample.harnessMs >= 0 && sample.harnessMs < 50, `${where}: ${sample.harnessMs}`);
@@ -180,7 +187,7 @@ Deno.test("runCases: a strategy that throws is errored, the other cases complete
     assert.equal(samplesOf(failed!).length, 1);
     assert.equal(other!.outcome.state, "completed", JSON.stringify(other!.outcome));
     assert.equal(samplesOf(other!).length, 4);
-    assert.ok(samplesOf(other!).every((s) => s.verified));
+    assert.ok(samplesOf(other!).every((s) => s.verification.checkedBytes === s.bytes));
   });
 });
 
@@ -204,32 +211,43 @@ Deno.test("runCases: a strategy that is unsupported is skipped with its reason",
   });
 });
 
-Deno.test("runCases: an aborted signal stops the run with its reason", async () => {
+Deno.test("runCases: an abort ends the run between samples, keeping what it measured", async () => {
   await withWeights(async (dir, root) => {
     const { cases } = plan({ weights: [dir], strategies: ["full-read", "mmap"], cache: ["warm"] });
     const controller = new AbortController();
     const reason = new Error("Stopped by the test");
     let closed = 0;
     let samples = 0;
+    const snapshots: RunResult[] = [];
     const strategies = {
       "full-read": wrapped("full-read", { close: () => closed++ }),
       mmap: wrapped("mmap", { close: () => closed++ }),
     };
-    await assert.rejects(
-      runCases(
-        cases,
-        options(root, {
-          strategies,
-          signal: controller.signal,
-          onEvent: (event) => {
-            if (event.kind === "sample" && ++samples === 3) controller.abort(reason);
-          },
-        }),
-      ),
-      (error: unknown) => error === reason,
+    const result = await runCases(
+      cases,
+      options(root, {
+        strategies,
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.kind === "sample" && ++samples === 5) controller.abort(reason);
+        },
+        onSample: (soFar) => {
+          snapshots.push(soFar);
+        },
+      }),
     );
-    assert.equal(samples, 3);
+    assert.equal(samples, 5);
     assert.equal(closed, 2, "every strategy is closed after an abort");
+    assert.equal(result.state, "interrupted");
+    assert.equal(result.interruption, reason);
+    const kept = result.cases.map((c) => c.outcome.samples.length);
+    assert.equal(kept[0]! + kept[1]!, 5, "every sample taken is in the result");
+    assert.equal(snapshots.length, 5, "the caller saw the run after every sample");
+    assert.ok(snapshots.every((s) => s.state === "running"));
+    assert.deepEqual(
+      snapshots.map((s) => s.cases.reduce((n, c) => n + c.outcome.samples.length, 0)),
+      [1, 2, 3, 4, 5],
+    );
   });
 });
 

@@ -31,6 +31,7 @@
  */
 
 import { optionalEnv } from "../util/env.ts";
+import type { NodeInfo, SchedulerIds } from "../../profiles/schema.ts";
 
 /** The Slurm variables read, in the order they are recorded. */
 export const SLURM_VARIABLES = [
@@ -62,26 +63,6 @@ export const SCHEDULER_VARIABLES: readonly string[] = [
   ...SLURM_VARIABLES,
   ...KUBERNETES_VARIABLES,
 ];
-
-/** The scheduler job a run belonged to. */
-export interface SchedulerIds {
-  readonly kind: "slurm" | "kubernetes";
-  /** Slurm: the array job id, else the job id. Kubernetes: the Job's name. */
-  readonly jobId: string | null;
-  /** Slurm: the array task id, else the task's rank. Kubernetes: the completion index. */
-  readonly taskId: string | null;
-  /** Every scheduler variable that was set, as read. */
-  readonly env: Readonly<Record<string, string>>;
-}
-
-/** The machine that ran a profile. */
-export interface NodeInfo {
-  /** `--node-label`, else the scheduler's node name, else the host name. */
-  readonly name: string;
-  /** The host name the process saw (a pod's name under Kubernetes). */
-  readonly host: string;
-  readonly scheduler: SchedulerIds | null;
-}
 
 /** Node and scheduler ids from `read` (an environment lookup); `label` overrides the name. */
 export function detectNode(

@@ -32,6 +32,7 @@
 import { createHash } from "node:crypto";
 import { InputError } from "../util/errors.ts";
 import type { Case } from "./plan.ts";
+import type { PlanIdentity } from "../../profiles/schema.ts";
 
 /** One slice of a plan, or one member of a herd: `index` of `count`, from 1. */
 export interface ShardSpec {
@@ -77,13 +78,6 @@ export function shardCases<C extends Pick<Case, "index">>(
   shard: ShardSpec,
 ): C[] {
   return cases.filter((c) => shardOfCase(c.index, shard.count) === shard.index);
-}
-
-/** What identifies a plan across machines: its size and a digest of its case ids, in order. */
-export interface PlanIdentity {
-  readonly cases: number;
-  /** SHA-256 of the ids joined by newlines, first 16 hex digits. */
-  readonly digest: string;
 }
 
 /**

@@ -205,33 +205,84 @@ export const scenarioSchema = z.strictObject({
   warmup: z.number().int().min(0).max(MAX_RUNS).default(DEFAULT_WARMUP),
 });
 
-/**
- * Validates `input` from `file`; throws an {@link InputError} naming the first
- * problem's path. With `fieldNames`, a problem in a top-level field is named
- * by it instead (`--strategy` for `strategies`), and `file` is left out.
- */
-export function parseScenario(
-  input: unknown,
-  file: string,
-  fieldNames?: Readonly<Record<string, string>>,
-): Scenario {
+/** Validates `input` from `file`; throws an {@link InputError} naming the first problem's path. */
+export function parseScenario(input: unknown, file: string): Scenario {
   const parsed = scenarioSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = deepest(parsed.error.issues);
-    const field = issue?.path[0];
-    const name = typeof field === "string" ? fieldNames?.[field] : undefined;
-    if (issue && name !== undefined) throw new InputError(`${name}: ${humanMessage(issue)}`);
-    throw new InputError(`${file}: ${describeIssue(parsed.error.issues)}`);
-  }
+  if (!parsed.success) throw new InputError(`${file}: ${describeIssue(parsed.error.issues)}`);
   const { $schema: _, strategies, ...rest } = parsed.data;
   return {
     ...rest,
-    strategies: strategies === "all"
-      ? strategyNames().map((name) => ({ name, options: STRATEGIES[name]!.options.parse({}) }))
-      : dedupe(strategies),
+    strategies: resolveStrategies(strategies),
     targets: [...new Set(rest.targets)],
     cache: [...new Set(rest.cache)],
   };
+}
+
+/**
+ * Changes to a scenario as the command line gives them, each checked like the
+ * scenario field it replaces; a problem is named by its flag
+ * (`--strategy: unknown strategy "mmpa"`).
+ */
+export interface ScenarioOverrides {
+  /** `--weights`: replaces the scenario's weights. */
+  readonly weights?: string | undefined;
+  /** `--strategy`: strategy names, or `all`; a strategy the scenario configures keeps its options. */
+  readonly strategy?: readonly string[] | undefined;
+  /** `--target`: `host`, `cuda:N`, `auto`. */
+  readonly target?: readonly string[] | undefined;
+  /** `--cache`: `cold`, `warm`. */
+  readonly cache?: readonly string[] | undefined;
+  /** `--runs`: timed samples per case. */
+  readonly runs?: number | undefined;
+  /** `--warmup`: untimed loads per case. */
+  readonly warmup?: number | undefined;
+}
+
+/** `scenario` with `overrides` applied, each checked by its field's schema. */
+export function overrideScenario(scenario: Scenario, overrides: ScenarioOverrides): Scenario {
+  const field = <K extends keyof typeof scenarioSchema.shape>(
+    key: K,
+    flag: string,
+    value: unknown,
+  ): z.output<typeof scenarioSchema.shape[K]> => {
+    const parsed = scenarioSchema.shape[key].safeParse(value);
+    if (parsed.success) return parsed.data as z.output<typeof scenarioSchema.shape[K]>;
+    const issue = deepest(parsed.error.issues);
+    throw new InputError(`${flag}: ${issue ? humanMessage(issue) : "invalid"}`);
+  };
+  let result: Scenario = scenario;
+  const { weights, strategy, target, cache, runs, warmup } = overrides;
+  if (weights !== undefined) {
+    result = {
+      ...result,
+      weights: field("weights", "--weights", [weights]),
+      description: `${
+        scenario.description ? `${scenario.description}; ` : ""
+      }weights replaced by --weights ${weights}`,
+    };
+  }
+  if (strategy !== undefined) {
+    const given = strategy.includes("all") ? "all" : strategy.map((name) => {
+      const configured = scenario.strategies.find((s) => s.name === name);
+      return configured ? { name, options: configured.options } : name;
+    });
+    result = { ...result, strategies: resolveStrategies(field("strategies", "--strategy", given)) };
+  }
+  if (target !== undefined) {
+    result = { ...result, targets: [...new Set(field("targets", "--target", target))] };
+  }
+  if (cache !== undefined) {
+    result = { ...result, cache: [...new Set(field("cache", "--cache", cache))] };
+  }
+  if (runs !== undefined) result = { ...result, runs: field("runs", "--runs", runs) };
+  if (warmup !== undefined) result = { ...result, warmup: field("warmup", "--warmup", warmup) };
+  return result;
+}
+
+function resolveStrategies(strategies: "all" | readonly StrategyChoice[]): StrategyChoice[] {
+  return strategies === "all"
+    ? strategyNames().map((name) => ({ name, options: STRATEGIES[name]!.options.parse({}) }))
+    : dedupe(strategies);
 }
 
 /** `strategies[1]: unknown strategy "mmpa"` for the most specific issue. */

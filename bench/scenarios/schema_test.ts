@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InputError } from "../util/errors.ts";
-import { DEFAULT_RUNS, DEFAULT_WARMUP, parseScenario } from "./schema.ts";
+import { DEFAULT_RUNS, DEFAULT_WARMUP, overrideScenario, parseScenario } from "./schema.ts";
 import { strategyNames } from "../strategies/registry.ts";
 
 const base = { name: "t", weights: ["/models/m"] };
@@ -98,14 +98,30 @@ Deno.test("each problem is reported with its path", () => {
   rejects(null, /^s\.json: /);
 });
 
-Deno.test("field names replace paths for command-line values", () => {
+Deno.test("overrides are checked like their fields and named by their flags", () => {
+  const scenario = parseScenario(
+    { ...base, strategies: [{ name: "mmap", options: { advice: "sequential" } }, "full-read"] },
+    "s.json",
+  );
   assert.throws(
-    () =>
-      parseScenario({ ...base, strategies: ["mmpa"] }, "command line", {
-        strategies: "--strategy",
-      }),
+    () => overrideScenario(scenario, { strategy: ["mmpa"] }),
     /^InputError: --strategy: unknown strategy "mmpa" \(did you mean "mmap"\?\)$/,
   );
+  assert.throws(() => overrideScenario(scenario, { cache: ["hot"] }), /^InputError: --cache: /);
+  assert.throws(() => overrideScenario(scenario, { runs: 0 }), /^InputError: --runs: /);
+  const changed = overrideScenario(scenario, {
+    strategy: ["mmap"],
+    target: ["host", "host"],
+    runs: 2,
+    weights: "/models/other",
+  });
+  assert.deepEqual(changed.strategies, [scenario.strategies[0]], "mmap keeps its options");
+  assert.deepEqual(changed.targets, ["host"]);
+  assert.equal(changed.runs, 2);
+  assert.deepEqual(changed.weights, [{ kind: "path", path: "/models/other" }]);
+  assert.match(changed.description, /weights replaced by --weights \/models\/other$/);
+  assert.equal(overrideScenario(scenario, { strategy: ["all"] }).strategies.length, 10);
+  assert.deepEqual(overrideScenario(scenario, {}), scenario);
 });
 
 Deno.test("duplicates collapse; order is kept", () => {

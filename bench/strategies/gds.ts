@@ -8,8 +8,8 @@
  * which (`details.cufileMode`), since the two differ several-fold.
  *
  * Needs `libcufile.so` and a target that exposes device addresses
- * ({@link DeviceAddressing}: a CUDA target); elsewhere the case is skipped
- * with the reason.
+ * ({@link Target.deviceAddress}: a CUDA target); elsewhere the case is
+ * skipped with the reason.
  *
  * @module
  */
@@ -37,18 +37,6 @@ import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../
 export const GDS_CHUNK = 16 << 20;
 /** cuFileReads in flight. @default 4 */
 export const GDS_DEPTH = 4;
-
-/** What a target offers for reads into its memory by others (cuFile): a CUDA target has it. */
-export interface DeviceAddressing {
-  /** The device address of `buffer` at `offset`. */
-  deviceAddress(buffer: DeviceBuffer, offset: number): bigint;
-}
-
-/** The target's device addressing, or `undefined` (the host target). */
-export function deviceAddressingOf(target: Target): DeviceAddressing | undefined {
-  const candidate = target as Partial<DeviceAddressing>;
-  return typeof candidate.deviceAddress === "function" ? candidate as DeviceAddressing : undefined;
-}
 
 const options = z.strictObject({
   chunkSize: z.number().int().min(4096).max(1 << 30)
@@ -81,14 +69,13 @@ export const gds: StrategyDefinition<z.infer<typeof options>> = {
     name: "gds",
     unsupported(_weights: WeightSet, target: Target): string | undefined {
       return cufileUnavailable() ??
-        (deviceAddressingOf(target) === undefined
+        (target.deviceAddress === undefined
           ? `GPUDirect Storage reads into GPU memory, which target "${target.id}" does not expose (use a cuda:N target)`
           : undefined);
     },
     async load(context: LoadContext): Promise<LoadResult> {
       const { weights, target, recorder } = context;
-      const addressing = deviceAddressingOf(target);
-      if (addressing === undefined) {
+      if (target.deviceAddress === undefined) {
         throw new Error(`Target "${target.id}" has no device addresses`);
       }
       recorder.time("open", () => openCufileDriver(), "cuFile driver");
@@ -117,7 +104,7 @@ export const gds: StrategyDefinition<z.infer<typeof options>> = {
           const length = Math.max(end - begin, 1);
           const buffer = recorder.time("alloc", () => target.allocate(length), path);
           buffers.push(buffer);
-          const device = Deno.UnsafePointer.create(addressing.deviceAddress(buffer, 0))!;
+          const device = Deno.UnsafePointer.create(target.deviceAddress(buffer, 0))!;
           using handle = recorder.time("open", () => new CufileHandle(file.fd), path);
           using _registered = recorder.time("alloc", () => new CufileBuffer(device, length), path);
           await recorder.timeAsync("read", async () => {

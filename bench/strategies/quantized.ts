@@ -28,16 +28,9 @@ import { z } from "zod";
 import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import type { TensorInfo } from "../formats/format.ts";
-import type { WeightSet } from "../formats/weights.ts";
+import type { WeightFile, WeightSet } from "../formats/weights.ts";
 import { nativeFileSource } from "../io/sources.ts";
-import {
-  DEQUANT_KERNELS,
-  type KernelLauncher,
-  type KernelModule,
-  kernelsOf,
-  launchGeometry,
-  readDequantPtx,
-} from "../quant/kernels.ts";
+import { DEQUANT_KERNELS, launchGeometry, readDequantPtx } from "../quant/kernels.ts";
 import { DEQUANT_WORKERS, DequantPool } from "../quant/pool.ts";
 import {
   DEQUANT_BLOCKS,
@@ -45,7 +38,7 @@ import {
   type DequantType,
   isDequantType,
 } from "../quant/reference.ts";
-import type { DeviceBuffer, Target } from "../core/target.ts";
+import type { DeviceBuffer, KernelLauncher, KernelModule, Target } from "../core/target.ts";
 import { countedSource } from "../io/counted_source.ts";
 import type { Strategy, StrategyDefinition } from "./strategy.ts";
 import type { LoadContext, LoadResult, Placement, PlacementTransform } from "../core/load.ts";
@@ -136,6 +129,11 @@ export const quantized: StrategyDefinition<Options> = {
   create: (resolved) => new QuantizedStrategy(resolved),
 };
 
+/** Where a load's quantized pieces are dequantized: CPU workers, or a kernel on the target. */
+type Dequantizer =
+  | { readonly path: "cpu"; readonly pool: DequantPool }
+  | { readonly path: "gpu"; readonly launcher: KernelLauncher; readonly module: KernelModule };
+
 class QuantizedStrategy implements Strategy {
   readonly name = "quantized";
   readonly #options: Options;
@@ -147,7 +145,7 @@ class QuantizedStrategy implements Strategy {
   }
 
   unsupported(_weights: WeightSet, target: Target): string | undefined {
-    if (this.#options.path === "gpu" && kernelsOf(target) === undefined) {
+    if (this.#options.path === "gpu" && target.kernels === undefined) {
       return `the gpu path dequantizes with CUDA kernels, which target "${target.id}" cannot run (use a cuda:N target, or path "cpu")`;
     }
     return undefined;
@@ -168,131 +166,20 @@ class QuantizedStrategy implements Strategy {
   }
 
   async load(context: LoadContext): Promise<LoadResult> {
-    const { weights, target, recorder } = context;
     const { path, chunkSize, depth } = this.#options;
-    const gpu = path === "gpu" ? await this.#kernels(target) : undefined;
-    const pool = gpu === undefined ? this.#workers() : undefined;
-    if (pool !== undefined) {
-      await recorder.timeAsync("alloc", () => pool.ready(), "dequant workers");
-    }
-
-    const placements: Placement[] = [];
-    const buffers: DeviceBuffer[] = [];
-    let bytesRead = 0;
-    let quantizedBytes = 0;
-    let dequantizedBytes = 0;
-    let bytesToTarget = 0;
-    const lanes = recorder.time("alloc", () =>
-      Array.from({ length: depth }, () => ({
-        read: NativeMemory.allocate(chunkSize),
-        fp16: gpu === undefined ? NativeMemory.allocate(chunkSize * MAX_EXPANSION) : undefined,
-        scratch: gpu === undefined ? undefined : target.allocate(chunkSize),
-      })), `${depth} × ${chunkSize} B staging`);
+    const dequantizer = await this.#dequantizer(context);
+    const load = new QuantizedLoad(context, dequantizer, chunkSize, depth);
     try {
-      for (const { path: file, format } of weights.files) {
-        using native = recorder.time("open", () => NativeFile.open(file), file);
-        const source = countedSource(nativeFileSource(native));
-        const index = recorder.time("parse", () => format.parse(source), file);
-        bytesRead += source.bytesRead;
-        const { slots, size } = planSlots(index.tensors);
-        const buffer = recorder.time("alloc", () => target.allocate(size), file);
-        buffers.push(buffer);
-        const pieces = piecesOf(slots, chunkSize);
-        let next = 0;
-        let failure: { error: unknown } | undefined;
-        const work = async (lane: typeof lanes[number]) => {
-          while (failure === undefined && next < pieces.length) {
-            const piece = pieces[next++]!;
-            try {
-              await recorder.timeAsync(
-                "read",
-                () => native.readIntoAsync(lane.read.pointer(), piece.length, piece.fileOffset),
-                file,
-              );
-              bytesRead += piece.length;
-              const type = piece.slot.type;
-              if (type === undefined) {
-                await recorder.timeAsync(
-                  target.transferPhase,
-                  () =>
-                    target.copyIn(buffer, piece.targetOffset, lane.read.pointer(), piece.length),
-                  file,
-                );
-                bytesToTarget += piece.length;
-                continue;
-              }
-              const out = dequantizedByteLength(type, piece.length);
-              quantizedBytes += piece.length;
-              dequantizedBytes += out;
-              if (gpu === undefined) {
-                await recorder.timeAsync(
-                  "dequant",
-                  () =>
-                    pool!.dequantize(type, lane.read.pointer(), piece.length, lane.fp16!.pointer()),
-                  file,
-                );
-                await recorder.timeAsync(
-                  target.transferPhase,
-                  () => target.copyIn(buffer, piece.targetOffset, lane.fp16!.pointer(), out),
-                  file,
-                );
-                bytesToTarget += out;
-              } else {
-                await recorder.timeAsync(
-                  target.transferPhase,
-                  () => target.copyIn(lane.scratch!, 0, lane.read.pointer(), piece.length),
-                  file,
-                );
-                bytesToTarget += piece.length;
-                const blocks = piece.length / DEQUANT_BLOCKS[type].bytes;
-                const { threads, grid, block } = launchGeometry(type, blocks);
-                await recorder.timeAsync(
-                  "dequant",
-                  () =>
-                    gpu.launcher.launch(gpu.module, DEQUANT_KERNELS[type].name, grid, block, [
-                      { kind: "address", buffer: lane.scratch!, offset: 0 },
-                      { kind: "address", buffer, offset: piece.targetOffset },
-                      { kind: "u64", value: threads },
-                    ]),
-                  file,
-                );
-              }
-            } catch (error) {
-              failure ??= { error };
-            }
-          }
-        };
-        await Promise.all(lanes.map(work));
-        if (failure !== undefined) throw failure.error;
-        await recorder.timeAsync(target.transferPhase, () => target.synchronize(), file);
-        for (const slot of slots) {
-          const transform: PlacementTransform | undefined = slot.type === undefined
-            ? undefined
-            : { kind: "dequantize", from: slot.type, to: "F16", byteLength: slot.byteLength };
-          placements.push({
-            file,
-            tensor: slot.tensor,
-            buffer,
-            offset: slot.offset,
-            ...(transform === undefined ? {} : { transform }),
-          });
-        }
-        recorder.time("free", () => native.close(), file);
-      }
+      for (const file of context.weights.files) await load.loadFile(file);
     } finally {
-      recorder.time("free", () => {
-        for (const lane of lanes) {
-          lane.read.close();
-          lane.fp16?.close();
-          if (lane.scratch !== undefined) target.free(lane.scratch);
-        }
-      });
+      load.freeLanes();
     }
+    const { bytesRead, ...bytes } = load.tally;
     return {
-      placements,
-      buffers,
+      placements: load.placements,
+      buffers: load.buffers,
       bytesRead,
-      details: { path, quantizedBytes, dequantizedBytes, bytesToTarget },
+      details: { path, ...bytes },
     };
   }
 
@@ -303,13 +190,21 @@ class QuantizedStrategy implements Strategy {
     this.#module = undefined;
   }
 
+  /** The kernels of the gpu path, or the CPU workers, ready (the workers' start timed as `alloc`). */
+  async #dequantizer({ target, recorder }: LoadContext): Promise<Dequantizer> {
+    if (this.#options.path === "gpu") return { path: "gpu", ...await this.#kernels(target) };
+    const pool = this.#workers();
+    await recorder.timeAsync("alloc", () => pool.ready(), "dequant workers");
+    return { path: "cpu", pool };
+  }
+
   #workers(): DequantPool {
     this.#pool ??= new DequantPool(this.#options.workers);
     return this.#pool;
   }
 
   async #kernels(target: Target): Promise<{ launcher: KernelLauncher; module: KernelModule }> {
-    const launcher = kernelsOf(target);
+    const launcher = target.kernels;
     if (launcher === undefined) {
       throw new Error(`Target "${target.id}" cannot run the dequantization kernels`);
     }
@@ -319,6 +214,223 @@ class QuantizedStrategy implements Strategy {
     }
     return this.#module;
   }
+}
+
+/** The staging one piece in flight goes through. */
+interface Lane {
+  /** The piece's bytes as read from the file. */
+  readonly read: NativeMemory;
+  /** The CPU workers' FP16 output (the cpu path). */
+  readonly fp16: NativeMemory | undefined;
+  /** Device memory the quantized bytes are copied to for the kernel (the gpu path). */
+  readonly scratch: DeviceBuffer | undefined;
+}
+
+/** What a load counts, for its result. */
+interface Tally {
+  bytesRead: number;
+  /** Quantized bytes read that were dequantized. */
+  quantizedBytes: number;
+  /** FP16 bytes they became. */
+  dequantizedBytes: number;
+  /** Bytes copied to the target: FP16 on the cpu path, quantized on the gpu path. */
+  bytesToTarget: number;
+}
+
+/**
+ * One load, step by step: {@link QuantizedLoad.loadFile} parses a file,
+ * allocates its buffer and sends its pieces through `depth` lanes, each piece
+ * going read → dequantize → copy on the cpu path, read → copy → kernel on the
+ * gpu path, read → copy for a tensor kept as it is; then
+ * {@link QuantizedLoad.freeLanes} releases the lanes' staging.
+ */
+class QuantizedLoad {
+  readonly placements: Placement[] = [];
+  readonly buffers: DeviceBuffer[] = [];
+  readonly tally: Tally = {
+    bytesRead: 0,
+    quantizedBytes: 0,
+    dequantizedBytes: 0,
+    bytesToTarget: 0,
+  };
+  readonly #context: LoadContext;
+  readonly #dequantizer: Dequantizer;
+  readonly #chunkSize: number;
+  readonly #lanes: readonly Lane[];
+
+  /** Allocates the lanes' staging (timed as `alloc`). */
+  constructor(context: LoadContext, dequantizer: Dequantizer, chunkSize: number, depth: number) {
+    this.#context = context;
+    this.#dequantizer = dequantizer;
+    this.#chunkSize = chunkSize;
+    const cpu = dequantizer.path === "cpu";
+    this.#lanes = context.recorder.time("alloc", () =>
+      Array.from({ length: depth }, () => ({
+        read: NativeMemory.allocate(chunkSize),
+        fp16: cpu ? NativeMemory.allocate(chunkSize * MAX_EXPANSION) : undefined,
+        scratch: cpu ? undefined : context.target.allocate(chunkSize),
+      })), `${depth} × ${chunkSize} B staging`);
+  }
+
+  /** Loads one file: every tensor placed, dequantized ones as FP16. */
+  async loadFile({ path: file, format }: WeightFile): Promise<void> {
+    const { target, recorder } = this.#context;
+    using native = recorder.time("open", () => NativeFile.open(file), file);
+    const source = countedSource(nativeFileSource(native));
+    const index = recorder.time("parse", () => format.parse(source), file);
+    this.tally.bytesRead += source.bytesRead;
+    const { slots, size } = planSlots(index.tensors);
+    const buffer = recorder.time("alloc", () => target.allocate(size), file);
+    this.buffers.push(buffer);
+    await throughLanes(
+      this.#lanes,
+      piecesOf(slots, this.#chunkSize),
+      (piece, lane) => this.#movePiece(piece, lane, native, buffer, file),
+    );
+    await recorder.timeAsync(target.transferPhase, () => target.synchronize(), file);
+    for (const slot of slots) this.placements.push(placementOf(file, slot, buffer));
+    recorder.time("free", () => native.close(), file);
+  }
+
+  /** Frees every lane's staging (timed as `free`). */
+  freeLanes(): void {
+    const { target, recorder } = this.#context;
+    recorder.time("free", () => {
+      for (const lane of this.#lanes) {
+        lane.read.close();
+        lane.fp16?.close();
+        if (lane.scratch !== undefined) target.free(lane.scratch);
+      }
+    });
+  }
+
+  /** Reads one piece into its lane, then sends it on to the target by its tensor's way. */
+  async #movePiece(
+    piece: Piece,
+    lane: Lane,
+    native: NativeFile,
+    buffer: DeviceBuffer,
+    file: string,
+  ): Promise<void> {
+    await this.#context.recorder.timeAsync(
+      "read",
+      () => native.readIntoAsync(lane.read.pointer(), piece.length, piece.fileOffset),
+      file,
+    );
+    this.tally.bytesRead += piece.length;
+    const type = piece.slot.type;
+    if (type === undefined) {
+      await this.#copy(buffer, piece.targetOffset, lane.read, piece.length, file);
+      return;
+    }
+    this.tally.quantizedBytes += piece.length;
+    this.tally.dequantizedBytes += dequantizedByteLength(type, piece.length);
+    if (this.#dequantizer.path === "cpu") {
+      await this.#dequantizeOnCpu(this.#dequantizer.pool, type, piece, lane, buffer, file);
+    } else {
+      await this.#dequantizeOnGpu(this.#dequantizer, type, piece, lane, buffer, file);
+    }
+  }
+
+  /** The cpu path: the workers write FP16 to the lane, which is copied into place. */
+  async #dequantizeOnCpu(
+    pool: DequantPool,
+    type: DequantType,
+    piece: Piece,
+    lane: Lane,
+    buffer: DeviceBuffer,
+    file: string,
+  ): Promise<void> {
+    const fp16 = lane.fp16!; // the cpu path's lanes have it
+    await this.#context.recorder.timeAsync(
+      "dequant",
+      () => pool.dequantize(type, lane.read.pointer(), piece.length, fp16.pointer()),
+      file,
+    );
+    const out = dequantizedByteLength(type, piece.length);
+    await this.#copy(buffer, piece.targetOffset, fp16, out, file);
+  }
+
+  /** The gpu path: the quantized bytes go to the lane's scratch, and a kernel writes FP16 into place. */
+  async #dequantizeOnGpu(
+    { launcher, module }: { launcher: KernelLauncher; module: KernelModule },
+    type: DequantType,
+    piece: Piece,
+    lane: Lane,
+    buffer: DeviceBuffer,
+    file: string,
+  ): Promise<void> {
+    const scratch = lane.scratch!; // the gpu path's lanes have it
+    await this.#copy(scratch, 0, lane.read, piece.length, file);
+    const blocks = piece.length / DEQUANT_BLOCKS[type].bytes;
+    const { threads, grid, block } = launchGeometry(type, blocks);
+    await this.#context.recorder.timeAsync(
+      "dequant",
+      () =>
+        launcher.launch(module, DEQUANT_KERNELS[type].name, grid, block, [
+          { kind: "address", buffer: scratch, offset: 0 },
+          { kind: "address", buffer, offset: piece.targetOffset },
+          { kind: "u64", value: threads },
+        ]),
+      file,
+    );
+  }
+
+  /** Copies `length` bytes of `from` to `buffer` at `offset`, timed as the target's transfer. */
+  async #copy(
+    buffer: DeviceBuffer,
+    offset: number,
+    from: NativeMemory,
+    length: number,
+    file: string,
+  ): Promise<void> {
+    const { target, recorder } = this.#context;
+    await recorder.timeAsync(
+      target.transferPhase,
+      () => target.copyIn(buffer, offset, from.pointer(), length),
+      file,
+    );
+    this.tally.bytesToTarget += length;
+  }
+}
+
+/**
+ * Runs `step` over `pieces`, one worker per lane, each taking the next piece
+ * as it finishes one; after the first failure no piece starts, and it is
+ * thrown once every lane is idle.
+ */
+async function throughLanes(
+  lanes: readonly Lane[],
+  pieces: readonly Piece[],
+  step: (piece: Piece, lane: Lane) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  await Promise.all(lanes.map(async (lane) => {
+    while (failure === undefined && next < pieces.length) {
+      const piece = pieces[next++]!;
+      try {
+        await step(piece, lane);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  }));
+  if (failure !== undefined) throw failure.error;
+}
+
+/** Where a slot's tensor is, and the transform it went through where it was dequantized. */
+function placementOf(file: string, slot: Slot, buffer: DeviceBuffer): Placement {
+  const transform: PlacementTransform | undefined = slot.type === undefined
+    ? undefined
+    : { kind: "dequantize", from: slot.type, to: "F16", byteLength: slot.byteLength };
+  return {
+    file,
+    tensor: slot.tensor,
+    buffer,
+    offset: slot.offset,
+    ...(transform === undefined ? {} : { transform }),
+  };
 }
 
 function alignUp(value: number, alignment: number): number {

@@ -2,19 +2,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import { writeRandomGguf } from "../quant/gguf_fixture.ts";
-import {
-  DEQUANT_KERNELS,
-  type KernelLauncher,
-  type KernelModule,
-  type KernelParam,
-  type KernelTarget,
-} from "../quant/kernels.ts";
+import { DEQUANT_KERNELS } from "../quant/kernels.ts";
 import { DEQUANT_TYPES, referenceDequantizeF16 } from "../quant/reference.ts";
 import { tensorDigests } from "../core/digests.ts";
 import { Recorder } from "../core/recorder.ts";
 import { VerificationError, verifyLoad } from "../core/verify.ts";
 import { HostTarget } from "../targets/host.ts";
-import type { DeviceBuffer } from "../core/target.ts";
+import type {
+  DeviceBuffer,
+  KernelLauncher,
+  KernelModule,
+  KernelParam,
+  Target,
+} from "../core/target.ts";
 import { withTempDir } from "../util/testing.ts";
 import { strategyConformance } from "./_conformance.ts";
 import { quantized } from "./quantized.ts";
@@ -31,7 +31,7 @@ strategyConformance(quantized, {
  * does, thread by thread (the PTX itself needs a GPU): it checks the strategy's
  * launches — kernel names, grids, arguments, stream order — on machines without one.
  */
-class EmulatedKernelTarget extends HostTarget implements KernelTarget {
+class EmulatedKernelTarget extends HostTarget implements Target {
   readonly launches: { name: string; threads: number }[] = [];
   modules = 0;
   readonly kernels: KernelLauncher = {

@@ -56,7 +56,6 @@ import {
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { Nvml } from "../ffi/nvml.ts";
 import { GpuMemorySampler } from "../gpu/memory_sampler.ts";
-import type { KernelLauncher, KernelModule, KernelParam } from "../quant/kernels.ts";
 import { formatBytes } from "../util/size.ts";
 import {
   type DeviceBuffer,
@@ -64,6 +63,9 @@ import {
   type DeviceLoadMeasure,
   type DeviceReleaseMeasure,
   type HostStaging,
+  type KernelLauncher,
+  type KernelModule,
+  type KernelParam,
   type LoadMeter,
   type StagingOptions,
   type Target,

@@ -21,8 +21,8 @@ import { targetFootprint } from "../core/load.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
 import { FILL_U32_PTX } from "../gpu/_test_kernels.ts";
 import { cudaAvailability, CudaTarget, type CudaTargetOptions } from "./cuda.ts";
-import { HostTarget } from "./host.ts";
 import { openTarget, resolveAutoTarget } from "./registry.ts";
+import { targetConformance, type TargetExtensions, thrown } from "./_conformance.ts";
 import { DeviceLeakError, type Target } from "../core/target.ts";
 
 const TESTDATA = fileURLToPath(new URL("../../fixtures/testdata/", import.meta.url));
@@ -43,17 +43,6 @@ function fakeOptions(driver: CudaDriver): CudaTargetOptions {
     nvmlPaths: [fake.path!],
     sampler: { nvmlPaths: [fake.path!], intervalMs: 2 },
   };
-}
-
-/** The error `fn` throws. */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof Error, String(error));
-    return error;
-  }
-  assert.fail("threw nothing");
 }
 
 // ---- without a driver ----
@@ -96,19 +85,35 @@ Deno.test("auto picks cuda:0 where the driver has a device, and names it", () =>
   );
 });
 
-Deno.test("the host target's staging is ordinary memory and its queued copy a plain copy", async () => {
-  using target = new HostTarget();
-  target.reserve(1 << 20);
-  using staging = target.allocatePinned(8192);
-  assert.equal(staging.pinned, false);
-  staging.view(0, 8192).fill(7);
-  const buffer = target.allocate(8192);
-  await target.copyInAsync(buffer, 100, staging, 10, 5000);
-  assert.ok(target.readBack(buffer, 100, 5000).every((b) => b === 7));
-  await assert.rejects(() => target.copyInAsync(buffer, 0, staging, 8000, 200), RangeError);
-  staging.close();
-  staging.close();
-  assert.ok(staging.closed);
+// ---- the conformance suite: on the fake driver here, on the GPU there ----
+
+/** What every cuda target has. */
+const CUDA_EXTENSIONS: TargetExtensions = {
+  staging: "pinned",
+  metering: true,
+  kernels: true,
+  deviceAddress: true,
+};
+
+targetConformance({
+  name: "cuda:0 on the fake driver",
+  skip: fake.skip,
+  // queued copies land 2 ms late, so a kernel or a close() that does not wait for them is caught
+  before: () => control!.configure({ copyDelayUs: 2000 }),
+  open: (resources) => {
+    const driver = resources.use(CudaDriver.open({ paths: [fake.path!] }));
+    return CudaTarget.open(0, fakeOptions(driver));
+  },
+  expect: { id: "cuda:0", kind: "cuda", transferPhase: "h2d", beyondReservation: "allocates" },
+  extensions: CUDA_EXTENSIONS,
+});
+
+targetConformance({
+  name: "cuda:0",
+  skip: NO_GPU,
+  open: () => CudaTarget.open(0),
+  expect: { id: "cuda:0", kind: "cuda", transferPhase: "h2d", beyondReservation: "allocates" },
+  extensions: CUDA_EXTENSIONS,
 });
 
 // ---- the fake driver ----

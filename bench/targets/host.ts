@@ -61,6 +61,8 @@ export class HostTarget implements Target {
   readonly #buffers = new Set<HostBuffer>();
   /** Every buffer this target ever handed out, to refuse those of other targets. */
   readonly #issued = new WeakSet<DeviceBuffer>();
+  /** Copies running on other threads, which write into the arena. */
+  readonly #copying = new Set<Promise<void>>();
 
   constructor(options: HostTargetOptions = {}) {
     this.copyThreads = options.copyThreads ?? Math.min(8, navigator.hardwareConcurrency || 1);
@@ -79,8 +81,7 @@ export class HostTarget implements Target {
     if (this.#buffers.size > 0) {
       throw new Error("Cannot grow the host arena while buffers are live");
     }
-    this.#arena?.close();
-    this.#arena = undefined;
+    this.#retireArena();
     this.#arena = NativeMemory.allocate(Math.max(bytes, HOST_ALIGNMENT), { populate: true });
     this.#top = 0;
   }
@@ -118,13 +119,19 @@ export class HostTarget implements Target {
       return;
     }
     const piece = Math.max(HOST_COPY_CHUNK, Math.ceil(length / this.copyThreads));
-    await forEachChunk(length, piece, this.copyThreads, async (start, size) => {
+    const copy = forEachChunk(length, piece, this.copyThreads, async (start, size) => {
       await libc().memcpyAsync(
         Deno.UnsafePointer.offset(destination, start) as Deno.PointerObject,
         Deno.UnsafePointer.offset(source, start) as Deno.PointerObject,
         BigInt(size),
       );
     });
+    this.#copying.add(copy);
+    try {
+      await copy;
+    } finally {
+      this.#copying.delete(copy);
+    }
   }
 
   synchronize(): Promise<void> {
@@ -136,7 +143,10 @@ export class HostTarget implements Target {
     return hostStaging(bytes);
   }
 
-  /** The same copy as {@link copyIn}, done when it resolves. */
+  /**
+   * The same copy as {@link copyIn}, done when it resolves; staging of this
+   * target's stays mapped until then, even if closed meanwhile.
+   */
   copyInAsync(
     buffer: DeviceBuffer,
     offset: number,
@@ -151,7 +161,13 @@ export class HostTarget implements Target {
         ),
       );
     }
-    return this.copyIn(buffer, offset, source.pointer(sourceOffset), length);
+    let copy: Promise<void>;
+    try {
+      copy = this.copyIn(buffer, offset, source.pointer(sourceOffset), length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return source instanceof PageableStaging ? source.readBy(copy) : copy;
   }
 
   readBack(buffer: DeviceBuffer, offset: number, length: number): Uint8Array {
@@ -173,14 +189,23 @@ export class HostTarget implements Target {
     this.#top = 0;
   }
 
+  /** Frees every buffer and unmaps the arena, once copies still running into it are done. */
   close(): void {
     this.freeAll();
-    this.#arena?.close();
-    this.#arena = undefined;
+    this.#retireArena();
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** Drops the arena: unmapped now, or when the copies running into it settle. */
+  #retireArena(): void {
+    const arena = this.#arena;
+    this.#arena = undefined;
+    if (arena === undefined) return;
+    if (this.#copying.size === 0) arena.close();
+    else void Promise.allSettled([...this.#copying]).then(() => arena.close());
   }
 
   #own(buffer: DeviceBuffer): HostBuffer {
@@ -210,18 +235,61 @@ export class HostTarget implements Target {
  * what a target without pinned memory offers, and what strategies fall back to.
  */
 export function hostStaging(bytes: number): HostStaging {
-  const memory = NativeMemory.allocate(Math.max(bytes, 1));
-  return {
-    size: bytes,
-    pinned: false,
-    get closed() {
-      return memory.closed;
-    },
-    pointer: (offset = 0) => memory.pointer(offset),
-    view: (offset, length) => memory.view(offset, length),
-    close: () => memory.close(),
-    [Symbol.dispose]: () => memory.close(),
-  };
+  return new PageableStaging(bytes);
+}
+
+/**
+ * Pageable staging whose memory outlives `close()` until the copies queued
+ * from it by {@link HostTarget.copyInAsync} have landed, as a split copy
+ * still reads it on other threads.
+ */
+class PageableStaging implements HostStaging {
+  readonly pinned = false;
+  readonly size: number;
+  readonly #memory: NativeMemory;
+  #queued = 0;
+  #closed = false;
+
+  constructor(bytes: number) {
+    this.size = bytes;
+    this.#memory = NativeMemory.allocate(Math.max(bytes, 1));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  pointer(offset = 0): Deno.PointerObject {
+    this.#open();
+    return this.#memory.pointer(offset);
+  }
+
+  view(offset: number, length: number): Uint8Array {
+    this.#open();
+    return this.#memory.view(offset, length);
+  }
+
+  /** Keeps the memory mapped until `copy`, which reads it, settles. */
+  readBy(copy: Promise<void>): Promise<void> {
+    this.#queued++;
+    return copy.finally(() => {
+      if (--this.#queued === 0 && this.#closed) this.#memory.close();
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#queued === 0) this.#memory.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error("Staging used after close()");
+  }
 }
 
 function alignUp(value: number, alignment: number): number {

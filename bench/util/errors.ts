@@ -1,9 +1,11 @@
 /**
  * The two families of errors weightbench raises.
  *
- * An {@link InputError} is the user's to fix: a bad flag, a bad scenario, a
- * malformed weight file. The CLI prints its message as one line and exits 2.
- * Anything else is a bug or an environment failure: exit 1 with its stack.
+ * A {@link UserError} is for the user, not a bug: an {@link InputError} is
+ * theirs to fix (a bad flag, a bad scenario, a malformed weight file: exit 2),
+ * an {@link InterruptedError} is their Ctrl-C (exit 130). The CLI prints its
+ * message as one line. Anything else is a bug or an environment failure: exit
+ * 1 with its stack.
  *
  * Messages follow one style: sentence case, no final period, values quoted,
  * a colon before the detail.
@@ -22,9 +24,17 @@
  * @module
  */
 
-/** A problem with something the user gave: a flag, a scenario file, a weight file. */
-export class InputError extends Error {
+/**
+ * An error meant for the user, not a bug: the CLI prints its message as one
+ * line and exits with its code, without a stack.
+ */
+export abstract class UserError extends Error {
   /** The process exit code for this error. */
+  abstract readonly exitCode: number;
+}
+
+/** A problem with something the user gave: a flag, a scenario file, a weight file. Exits 2. */
+export class InputError extends UserError {
   readonly exitCode: number = 2;
 
   constructor(message: string, options?: ErrorOptions) {
@@ -33,13 +43,21 @@ export class InputError extends Error {
   }
 }
 
-/** The user interrupted the run (Ctrl-C); nothing was written. Exits 130, as shells expect. */
-export class InterruptedError extends InputError {
-  override readonly exitCode: number = 130;
+/**
+ * The run was stopped by a signal: Ctrl-C (SIGINT), or a scheduler's or CI
+ * runner's SIGTERM on timeout or preemption. Not a mistake in the input. Exits
+ * 128 + the signal's number (130, 143), as shells expect.
+ */
+export class InterruptedError extends UserError {
+  readonly exitCode: number;
+  /** The signal that stopped the run. */
+  readonly signal: "SIGINT" | "SIGTERM";
 
-  constructor(message = "Interrupted: no profile written") {
-    super(message);
+  constructor(signal: "SIGINT" | "SIGTERM" = "SIGINT", message?: string) {
+    super(message ?? `Interrupted by ${signal}`);
     this.name = "InterruptedError";
+    this.signal = signal;
+    this.exitCode = signal === "SIGINT" ? 130 : 143;
   }
 }
 
@@ -58,18 +76,4 @@ export class WeightFileError extends InputError {
 /** Builds the {@link WeightFileError} for `file` with the given detail. */
 export function fileError(file: string, detail: string, options?: ErrorOptions): WeightFileError {
   return new WeightFileError(file, detail, options);
-}
-
-/** A case was skipped on purpose (a strategy that cannot run on this target or file system). */
-export class SkipCase extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = "SkipCase";
-  }
-}
-
-/** Describes any thrown value as one line, for error records in profiles. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readProfile } from "../../profiles/profile.ts";
+import { readProfile } from "../../profiles/files.ts";
 import { testUnless } from "../../bench/util/testing.ts";
 import { findSlurm, type LocalSlurm, startLocalSlurm } from "./_local_slurm.ts";
 import { strategyNames } from "../../bench/strategies/registry.ts";

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InputError } from "../bench/util/errors.ts";
 import { syntheticProfile } from "./_synthetic.ts";
-import { caseStats, readProfile, SCHEMA_VERSION, writeProfile } from "./profile.ts";
+import { caseStats } from "./case_stats.ts";
+import { readProfile, writeProfile } from "./files.ts";
+import { parseProfile, SCHEMA_VERSION } from "./schema.ts";
 import { withTempDir } from "../bench/util/testing.ts";
 
 Deno.test("a written profile reads back whole, and no temporary file stays", async () => {
@@ -71,17 +73,17 @@ Deno.test("bad profiles are input errors that name the file and the problem", as
       [
         "future.json",
         JSON.stringify({ ...JSON.parse(good), schemaVersion: 99 }),
-        /schemaVersion 99 is not 1/,
+        /schemaVersion 99 is newer than 2, the newest this weightbench reads/,
       ],
       [
         "foreign.json",
         JSON.stringify({ hello: "world" }),
-        /no schemaVersion, not a weightbench profile/,
+        /schemaVersion: missing, not a weightbench profile/,
       ],
       [
         "broken.json",
         JSON.stringify({ ...JSON.parse(good), cases: [{ id: 3 }] }),
-        /broken\.json": cases\.0\.id: /,
+        /broken\.json": cases\[0\]\.id: /,
       ],
     ];
     for (const [name, text, pattern] of cases) {
@@ -97,4 +99,79 @@ Deno.test("bad profiles are input errors that name the file and the problem", as
       /Cannot read profile .*missing\.json/,
     );
   });
+});
+
+Deno.test("the schema refuses impossible profiles, naming the field", () => {
+  const good = JSON.parse(JSON.stringify(syntheticProfile()));
+  const sample = good.cases[0].samples[1];
+  const broken: [string, unknown, RegExp][] = [
+    [
+      "a negative duration",
+      { ...good, cases: [{ ...good.cases[0], samples: [{ ...sample, durationMs: -3 }] }] },
+      /cases\[0\]\.samples\[0\]\.durationMs: Too small/,
+    ],
+    [
+      "an infinite duration (null in JSON)",
+      JSON.parse(JSON.stringify({ ...good, run: { ...good.run, durationMs: Infinity } })),
+      /run\.durationMs: /,
+    ],
+    [
+      "a repeated case id",
+      { ...good, cases: [good.cases[0], good.cases[0]] },
+      /cases\[1\]\.id: case id ".*" repeats cases\[0\]/,
+    ],
+    [
+      "a completed case without timed samples",
+      { ...good, cases: [{ ...good.cases[0], samples: [] }] },
+      /cases\[0\]\.samples: completed case ".*" has no timed samples/,
+    ],
+    [
+      "an unknown key",
+      { ...good, environment: { ...good.environment, shoeSize: 44 } },
+      /environment: unknown key "shoeSize"/,
+    ],
+    [
+      "a span that ends before it starts",
+      {
+        ...good,
+        cases: [{
+          ...good.cases[0],
+          samples: [{ ...sample, spans: [{ phase: "read", start: 5, end: 1 }] }],
+        }],
+      },
+      /cases\[0\]\.samples\[0\]\.spans\[0\]: span ends before it starts/,
+    ],
+  ];
+  for (const [what, json, pattern] of broken) {
+    assert.throws(() => parseProfile(json, "p.json"), (error: unknown) => {
+      assert.ok(error instanceof InputError, `${what}: ${error}`);
+      assert.match(error.message, /^Cannot read profile "p\.json": /, what);
+      assert.match(error.message, pattern, what);
+      return true;
+    });
+  }
+});
+
+Deno.test("a version-1 profile is read as the current layout", () => {
+  const current = JSON.parse(JSON.stringify(syntheticProfile()));
+  const v1 = {
+    ...current,
+    schemaVersion: 1,
+    cases: current.cases.map((c: { samples: { bytes: number }[]; stats: unknown }) => {
+      const { verification: _, ...stats } = { verification: 0, ...(c.stats ?? {}) };
+      return {
+        ...c,
+        samples: c.samples.map((
+          { verification: _, ...s }: { verification?: unknown; bytes: number },
+        ) => ({
+          ...s,
+          verified: true,
+        })),
+        stats: c.stats === null ? null : { ...stats, verified: { passed: 5, samples: 5 } },
+      };
+    }),
+  };
+  const read = parseProfile(v1, "old.json");
+  assert.equal(read.schemaVersion, SCHEMA_VERSION);
+  assert.deepEqual(read.cases, current.cases);
 });

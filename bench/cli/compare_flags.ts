@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseFraction } from "./options.ts";
+ * import { parseFraction } from "./compare_flags.ts";
  *
  * assert.equal(parseFraction("--threshold", "5%"), 0.05);
  * assert.equal(parseFraction("--threshold", "0.05"), 0.05);
@@ -17,7 +17,7 @@
 
 import { InputError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
-import type { CompareBy } from "./compare_profiles.ts";
+import type { CompareBy } from "../compare/compare_profiles.ts";
 import { type Format, FORMATS } from "../../report/compare_text.ts";
 
 /** `5%` or `0.05` as 0.05; a bare number of 1 or more is refused as ambiguous. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseBy, parseFormat, parseFraction } from "./options.ts";
+import { parseBy, parseFormat, parseFraction } from "./compare_flags.ts";
 
 Deno.test("thresholds and alphas as percentages or fractions", () => {
   assert.equal(parseFraction("--threshold", undefined), undefined);
