@@ -1,10 +1,13 @@
 /**
  * The weightbench command line: `bench`, `inspect`, `fixtures`, `report`,
- * `compare`, `nightly`, `probe` and `merge`.
+ * `compare`, `nightly`, `probe`, `merge` and `stage`.
  *
- * An error meant for the user (a bad flag, scenario or weight file; Ctrl-C) prints one line and
- * exits 2; anything else is a bug or an environment failure and exits 1 with
- * its stack.
+ * Exit codes: `0` done; `1` a case failed or a regression was found (or a
+ * bug: then with its stack); `2` bad input (a flag, a scenario, a weight file,
+ * a profile); `3` the environment failed (a full disk, a source unreachable
+ * after its retries, a driver error); `130`/`143` interrupted by SIGINT or
+ * SIGTERM, with what was measured saved. Every error meant for the user is
+ * one line on stderr, without a stack.
  *
  * @module
  */
@@ -17,7 +20,8 @@ import { mergeCommand } from "./cli/merge_command.ts";
 import { nightlyCommand } from "./cli/nightly_command.ts";
 import { probeCommand } from "./cli/probe_command.ts";
 import { reportCommand } from "./cli/report_command.ts";
-import { InputError, UserError } from "./util/errors.ts";
+import { stageCommand } from "./cli/stage_command.ts";
+import { EnvironmentError, InputError, isNoSpace, UserError } from "./util/errors.ts";
 import { didYouMean } from "./util/suggest.ts";
 
 const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
@@ -29,6 +33,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   nightly: nightlyCommand,
   probe: probeCommand,
   merge: mergeCommand,
+  stage: stageCommand,
 };
 
 /** Runs the command named by `args[0]`; returns the exit code. */
@@ -48,6 +53,12 @@ export async function main(args: readonly string[]): Promise<number> {
     if (error instanceof UserError) {
       console.error(`error: ${error.message.replaceAll("\n", " ")}`);
       return error.exitCode;
+    }
+    if (isNoSpace(error)) {
+      // A full disk that no layer named: still one line, still the environment's exit code.
+      const env = new EnvironmentError(`No space left on the device: ${(error as Error).message}`);
+      console.error(`error: ${env.message.replaceAll("\n", " ")}`);
+      return env.exitCode;
     }
     console.error(error);
     return 1;

@@ -108,7 +108,7 @@ Deno.test("the schema refuses impossible profiles, naming the field", () => {
     [
       "a negative duration",
       { ...good, cases: [{ ...good.cases[0], samples: [{ ...sample, durationMs: -3 }] }] },
-      /cases\[0\]\.samples\[0\]\.durationMs: Too small/,
+      /cases\[0\]\.samples\[0\]\.durationMs: must be more than 0/,
     ],
     [
       "an infinite duration (null in JSON)",

@@ -32,6 +32,7 @@ import type { Summary } from "../bench/stats/summary.ts";
 import { PHASES, type Span } from "../bench/core/recorder.ts";
 import type { GpuInfo } from "../bench/gpu/inventory.ts";
 import { InputError } from "../bench/util/errors.ts";
+import { issueText } from "../bench/util/issue_text.ts";
 import { migrateProfile } from "./migrate.ts";
 
 /** The version of the profile layout this tool writes and reads. */
@@ -213,6 +214,8 @@ export const machineLimitsSchema = z.strictObject({
     pinnedD2HGBps: rate,
     pageableD2HGBps: rate,
   })),
+  /** Why no device link was measured: `no host-to-device limit: <reason>` (no GPU, no driver). */
+  devicesUnavailable: z.string().optional(),
 });
 export type MachineLimits = Frozen<z.infer<typeof machineLimitsSchema>>;
 
@@ -366,6 +369,13 @@ export const scenarioRecordSchema = z.strictObject({
   targets: z.array(z.string()),
   cache: z.array(cacheState),
   runs: z.number().int().positive(),
+  /** How samples per case were decided (`runs: "auto"`); null or absent: `runs` each. */
+  sampling: z.strictObject({
+    minRuns: z.number().int().positive(),
+    maxRuns: z.number().int().positive(),
+    ciTarget: z.number().gt(0).lt(1),
+    budgetMs: z.number().int().nonnegative(),
+  }).nullable().optional(),
   warmup: count,
   /** The file or built-in name the scenario came from; null when made in code. */
   source: z.string().nullable(),
@@ -408,6 +418,11 @@ export const profileWeightsSchema = z.strictObject({
   tensorCount: count,
   tensorBytes: bytes,
   fileBytes: bytes,
+  /**
+   * What the format readers saw but did not load (STRING tensors of an ONNX
+   * model, …), by file and reason; absent when nothing was skipped.
+   */
+  skipped: z.array(z.strictObject({ file: z.string(), reason: z.string(), count })).optional(),
 });
 export type ProfileWeights = Frozen<z.infer<typeof profileWeightsSchema>>;
 
@@ -535,10 +550,6 @@ function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
       typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key),
     "",
   );
-  const message = issue.code === "unrecognized_keys"
-    ? `unknown key${issue.keys.length === 1 ? "" : "s"} ${
-      issue.keys.map((k) => `"${k}"`).join(", ")
-    }`
-    : issue.message;
+  const message = issueText(issue);
   return where ? `${where}: ${message}` : message;
 }

@@ -120,13 +120,19 @@ export async function checkPage(
   browser: Browser,
   htmlPath: string,
   options: {
+    /** A full-page PNG. */
     screenshot?: string;
+    /** A PNG of the viewport only: what a person sees before scrolling. */
+    screenshotFold?: string;
+    /** @default 1280 */
     width?: number;
+    /** @default 900 */
+    height?: number;
     inspect?: (page: Page) => Promise<void>;
   } = {},
 ): Promise<PageCheck> {
   const context = await browser.newContext({
-    viewport: { width: options.width ?? 1280, height: 900 },
+    viewport: { width: options.width ?? 1280, height: options.height ?? 900 },
     deviceScaleFactor: 1,
   });
   const page = await context.newPage();
@@ -154,6 +160,7 @@ export async function checkPage(
       chartsDrawn: number;
     };
     if (options.screenshot) await page.screenshot({ path: options.screenshot, fullPage: true });
+    if (options.screenshotFold) await page.screenshot({ path: options.screenshotFold });
     if (options.inspect) await options.inspect(page);
     return {
       console: consoleMessages,

@@ -215,9 +215,9 @@
                 if (item.dataset.label === "machine limit") {
                   return `limit (${c.limitName}): ${fmtGBps(c.limitGBps)} GB/s`;
                 }
-                return `${fmtGBps(c.gbps)} GB/s (95%: ${fmtGBps(c.gbpsLow)}–${
-                  fmtGBps(c.gbpsHigh)
-                })`;
+                return c.gbpsLow === null || c.gbpsHigh === null
+                  ? `${fmtGBps(c.gbps)} GB/s (n too small for a CI)`
+                  : `${fmtGBps(c.gbps)} GB/s (95%: ${fmtGBps(c.gbpsLow)}–${fmtGBps(c.gbpsHigh)})`;
               },
             },
           },
@@ -493,6 +493,7 @@
     gpu,
     trend,
     "compare-time": () => byProfile("medians", "ms", fmtMs),
+    scaling: (ds) => data.profiles[Number(ds.profile)].scaling[ds.metric],
     "compare-gbps": () => byProfile("gbps", "GB/s (decimal)", (v) => `${fmtGBps(v)} GB/s`),
   };
 

@@ -11,6 +11,7 @@ import { syntheticProfile } from "../profiles/_synthetic.ts";
 import { caseStats } from "../profiles/case_stats.ts";
 import type { MachineLimits, Profile, ProfileCase, Sample } from "../profiles/schema.ts";
 import type { GpuMemorySample } from "./model.ts";
+import { measuredProfile } from "../bench/compare/_testing.ts";
 
 /** A string that must never run or render as markup anywhere in a report. */
 export const INJECTION = `</script><script>alert(1)</script><img src=x onerror="alert(2)">"'&<!--`;
@@ -202,5 +203,70 @@ export function hostileProfile(): Profile {
     }
     return hostile;
   });
+  return p;
+}
+
+/**
+ * A run of the built-in quick scenario as this project's 2-core machine gave
+ * it: nine strategies cold and warm (medians from a real run), a tie cold, a
+ * clear winner warm, machine limits, and gds skipped.
+ */
+export function quickProfile(): Profile {
+  const medians: readonly [string, number, number][] = [
+    ["full-read", 330.3, 152.9],
+    ["mmap", 230.2, 59.5],
+    ["parallel", 279.6, 104.5],
+    ["direct", 260.0, 240.9],
+    ["pinned", 274.3, 123.3],
+    ["streamed", 294.2, 109.5],
+    ["prestaged", 235.0, 60.8],
+    ["quantized", 264.0, 113.9],
+    ["sharded", 226.3, 94.7],
+  ];
+  const spread = (ms: number, relative: number) =>
+    [0, 1, -1, 0.5, -0.5].map((k) => ms * (1 + relative * k));
+  const limits: MachineLimits = {
+    ...LIMITS,
+    storage: {
+      ...LIMITS.storage,
+      cold: { gbps: 3.2, blockSize: 1 << 20, depth: 8 },
+      warm: { gbps: 18.5 },
+    },
+    devices: [],
+  };
+  const p = clone(measuredProfile(
+    medians.flatMap(([strategy, cold, warm]) => [
+      {
+        strategy,
+        cache: "cold" as const,
+        durations: spread(cold, 0.08),
+        weights: "llama-3-8b-512MiB-F16-2shards",
+      },
+      {
+        strategy,
+        cache: "warm" as const,
+        durations: spread(warm, 0.04),
+        weights: "llama-3-8b-512MiB-F16-2shards",
+      },
+    ]),
+    { limits, memoryBytes: 24 * 1024 ** 3 },
+  ));
+  p.scenario = { ...p.scenario, name: "quick" };
+  const gds = p.cases[0]!;
+  p.cases = [
+    ...p.cases,
+    ...(["cold", "warm"] as const).map((cache, i): ProfileCase => ({
+      ...gds,
+      index: p.cases.length + i,
+      id: `${gds.weights}/gds/host/${cache}`,
+      strategy: { name: "gds", options: {} },
+      strategyLabel: "gds",
+      cache,
+      state: "skipped",
+      reason: 'GPUDirect Storage reads into GPU memory, which target "host" does not expose',
+      samples: [],
+      stats: null,
+    })),
+  ];
   return p;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatDuration, formatVerified } from "./table.ts";
+import { formatDuration, formatIqr, formatVerified, spreadNote } from "./table.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import type { CaseStats } from "../profiles/schema.ts";
 
@@ -15,6 +15,23 @@ export const DASH = "—";
 /** A duration in ms, `—` when unknown. */
 export function ms(value: number | null): string {
   return value === null ? DASH : formatDuration(value);
+}
+
+/**
+ * A 95% interval of a median, `412.3 ms – 430.1 ms`; with too few samples for
+ * one, `1 sample` or `n too small for a CI`, never a zero-width interval.
+ */
+export function ci(
+  interval: { readonly low: number; readonly high: number },
+  samples: number,
+): string {
+  return spreadNote(samples) ??
+    `${formatDuration(interval.low)} – ${formatDuration(interval.high)}`;
+}
+
+/** An interquartile range, or `1 sample` where one sample has no spread. */
+export function iqr(value: number, samples: number): string {
+  return formatIqr(value, samples);
 }
 
 /** How a case's samples were checked: `✓ 5` (every byte), `✓ 5 sampled`, `✓ 5 mixed`. */

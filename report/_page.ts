@@ -102,7 +102,17 @@ figcaption strong { color: var(--fg); }
 .chart-error { color: var(--bad); }
 ul.plain { padding-left: 18px; margin: 6px 0; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 8px; }
-@media (max-width: 700px) { body { padding: 12px; } .charts { grid-template-columns: 1fr; } }
+.answer { margin: 10px 0 14px; }
+.answer h2.answer-h { font-size: 15px; margin: 12px 0 4px; padding: 0; border: 0; }
+.answer .verdict li { margin: 3px 0; }
+.answer .advice { font-size: 15px; border-left: 4px solid var(--good); padding: 4px 10px; margin: 10px 0; background: var(--bg-alt); }
+table.projection { width: auto; font-size: 12.5px; }
+table.projection tbody th { background: none; font-weight: 500; }
+table.projection tr.user th, table.projection tr.user td { background: #ddf4ff; }
+@media (max-width: 700px) { body { padding: 12px; } .charts { grid-template-columns: 1fr; }
+  h1 { font-size: 20px; } .answer .advice { font-size: 14px; }
+  table.projection th, table.projection td { padding: 3px 4px; } }
+@media (max-width: 560px) { table.projection .more { display: none; } }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   nav { display: none; }

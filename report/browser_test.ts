@@ -21,6 +21,7 @@ import {
   currentProfile,
   hostileProfile,
   limitsProfile,
+  quickProfile,
   unrelatedProfile,
 } from "./_fixtures.ts";
 import { loadAssets } from "./assets.ts";
@@ -51,6 +52,32 @@ function assertClean(check: PageCheck, file: string, name: string): void {
     );
   }
 }
+
+/** A box on the page, in CSS pixels from the viewport's top left. */
+interface Box {
+  readonly top: number;
+  readonly right: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Where the answer's parts are on a freshly opened page: the verdict, the
+ * advice, and the first row of numbers of the projection.
+ */
+const ANSWER_BOXES = `(() => {
+  const box = (selector) => {
+    const element = document.querySelector(selector);
+    if (!element) return null;
+    const r = element.getBoundingClientRect();
+    return { top: r.top, right: r.right, width: r.width, height: r.height };
+  };
+  return {
+    verdict: box('[data-answer="verdict"]'),
+    advice: box('[data-answer="advice"]'),
+    projection: box('[data-answer="projection"] table.projection tbody tr'),
+  };
+})()`;
 
 async function count(page: Page, selector: string): Promise<number> {
   return await page.locator(selector).count();
@@ -141,6 +168,40 @@ testUnless(
           assert.equal(await count(page, "table.summary tbody tr"), 6);
         });
       });
+
+      await t.step(
+        "the answer first: verdict, advice and projection above the fold, wide and narrow",
+        async () => {
+          const file = join(dir, "answer.html");
+          await Deno.writeTextFile(file, report(quickProfile()));
+          for (const [width, height] of [[1400, 900], [420, 900]] as const) {
+            const name = `answer-${width}`;
+            const check = await checkPage(browser, file, {
+              width,
+              height,
+              screenshot: new URL(`${name}.png`, ARTIFACTS).pathname,
+              screenshotFold: new URL(`${name}-fold.png`, ARTIFACTS).pathname,
+              inspect: async (page) => {
+                const boxes = await page.evaluate(ANSWER_BOXES) as Record<string, Box | null>;
+                for (const [what, box] of Object.entries(boxes)) {
+                  assert.ok(box !== null, `${name}: no ${what}`);
+                  assert.ok(box.width > 0 && box.height > 0, `${name}: ${what} is not shown`);
+                  assert.ok(
+                    box.top >= 0 && box.top + Math.min(box.height, 40) <= height,
+                    `${name}: ${what} starts at ${box.top} px, below the fold at ${height} px`,
+                  );
+                  assert.ok(box.right <= width + 1, `${name}: ${what} is ${box.right} px wide`);
+                }
+                assert.match(
+                  await page.locator(".answer .advice").innerText(),
+                  /^Advice for host: on this machine, load with \S+/,
+                );
+              },
+            });
+            assertClean(check, file, name);
+          }
+        },
+      );
 
       await t.step("the index of a folder of runs", async () => {
         const runs = [baselineProfile(), currentProfile()].map((profile, i) => ({

@@ -78,7 +78,11 @@ export function renderComparisonTable(
       changeText(c),
       ciText(c),
       r ? formatP(r.pValue).replace("= ", "") : "",
-      paint(`${c.status}${c.reason ? `: ${c.reason}` : ""}`, COLOR_OF[c.status], color),
+      paint(
+        `${c.status}${c.reason ? `: ${c.reason}` : ""}`,
+        c.fails ? "red" : COLOR_OF[c.status],
+        color,
+      ),
     ]);
   }
   lines.push(table.toString(), summaryLine(comparison));
@@ -88,9 +92,13 @@ export function renderComparisonTable(
 /** Markdown: a headline, warnings as a quote, the table, then the verdict counts. */
 export function renderComparisonMarkdown(comparison: ProfileComparison): string {
   const lines = [
-    `### ${comparison.exitCode === 0 ? "No regression" : "Regression"}: ${
-      escape(summaryLine(comparison))
-    }`,
+    `### ${
+      comparison.exitCode === 0
+        ? "No regression"
+        : comparison.counts.regression > 0
+        ? "Regression"
+        : "Failed"
+    }: ${escape(summaryLine(comparison))}`,
     "",
     escape(headline(comparison)),
     "",
@@ -162,7 +170,10 @@ function summaryLine(c: ProfileComparison): string {
   const parts = Object.entries(c.counts).filter(([, n]) => n > 0).map(([status, n]) =>
     `${n} ${status}`
   );
-  return `${c.cases.length} case${c.cases.length === 1 ? "" : "s"}: ${parts.join(", ") || "none"}`;
+  const failing = c.cases.filter((row) => row.fails).length;
+  return `${c.cases.length} case${c.cases.length === 1 ? "" : "s"}: ${parts.join(", ") || "none"}${
+    failing > 0 ? `; ${failing} fail${failing === 1 ? "s" : ""} the gate` : ""
+  }`;
 }
 
 function ciPercent(c: ProfileComparison): string {

@@ -36,6 +36,7 @@
 
 import * as f from "./_format.ts";
 import type { ProfileView } from "./model.ts";
+import { MIN_SAMPLES_FOR_CI } from "../bench/compare/verdict.ts";
 
 /** One measure of Bencher Metric Format. */
 export interface BmfMetric {
@@ -60,16 +61,18 @@ export function renderBmf(profile: ProfileView): string {
     const s = c.stats;
     if (s === null) continue;
     const measures: Record<string, BmfMetric> = {
-      latency: metric(s.median * 1e6, s.ci.low * 1e6, s.ci.high * 1e6),
-      "throughput-gbps": metric(s.gbps.median, s.gbps.low, s.gbps.high),
+      latency: metric(s.median * 1e6, s.ci.low * 1e6, s.ci.high * 1e6, s.samples),
+      "throughput-gbps": metric(s.gbps.median, s.gbps.low, s.gbps.high, s.samples),
     };
     result[c.id] = measures;
   }
   return `${JSON.stringify(result, null, 2)}\n`;
 }
 
-function metric(value: number, low: number, high: number): BmfMetric {
+/** A value with its interval's ends, left out where the samples are too few for an interval. */
+function metric(value: number, low: number, high: number, samples: number): BmfMetric {
   const round = (x: number) => Number(x.toPrecision(9));
+  if (samples < MIN_SAMPLES_FOR_CI) return { value: round(value) };
   return { value: round(value), lower_value: round(low), upper_value: round(high) };
 }
 
@@ -88,8 +91,8 @@ export function renderGab(profile: ProfileView): string {
     ].filter((x) => x !== null).join("\n");
     const name = c.id;
     const value = Number(s.median.toPrecision(9));
-    const range = `95% CI ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`;
-    entries.push({ name, unit: "ms", value, range, extra });
+    const range = s.samples < MIN_SAMPLES_FOR_CI ? undefined : `95% CI ${f.ci(s.ci, s.samples)}`;
+    entries.push({ name, unit: "ms", value, ...(range === undefined ? {} : { range }), extra });
   }
   return `${JSON.stringify(entries, null, 2)}\n`;
 }

@@ -3,6 +3,7 @@ import { assertSnapshot } from "../bench/util/testing.ts";
 import { baselineProfile, limitsProfile, sampledProfile } from "./_fixtures.ts";
 import { type BmfMetric, type GabEntry, renderBmf, renderGab } from "./dashboards.ts";
 import { buildReport } from "./model.ts";
+import { measuredProfile } from "../bench/compare/_testing.ts";
 
 const view = (profile = baselineProfile()) => buildReport([{ profile }]).profiles[0]!;
 
@@ -41,4 +42,13 @@ Deno.test("github-action-benchmark: customSmallerIsBetter entries in ms, with ra
     "verified ✓ 5 sampled",
     "verified ✓ 5 mixed",
   ]);
+});
+
+Deno.test("dashboards: no interval where the samples are too few for one", () => {
+  const p = view(measuredProfile([{ strategy: "mmap", cache: "cold", durations: [400, 410] }]));
+  const bmf = JSON.parse(renderBmf(p)) as Record<string, Record<string, BmfMetric>>;
+  assert.deepEqual(Object.keys(bmf[p.cases[0]!.id]!.latency!), ["value"]);
+  const [entry] = JSON.parse(renderGab(p)) as GabEntry[];
+  assert.equal(entry!.range, undefined);
+  assert.match(entry!.extra!, /2 samples/);
 });

@@ -31,6 +31,7 @@
  */
 
 import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../bench/compare/significance.ts";
+import { MIN_SAMPLES_FOR_CI } from "../bench/compare/verdict.ts";
 import type { Assets } from "./assets.ts";
 import { escapeHtml as h } from "./_escape.ts";
 import * as f from "./_format.ts";
@@ -43,6 +44,8 @@ import {
   verdictText,
 } from "./model.ts";
 import { page } from "./_page.ts";
+import { answerHtml } from "./answer_html.ts";
+import { scalingHtml, scalingPayload } from "./scaling.ts";
 
 /** How the page is put together. */
 export interface HtmlOptions {
@@ -89,20 +92,19 @@ function header(report: Report, options: HtmlOptions): string {
 <p class="sub">Each case against the same case in the first profile, <strong>${
       h(p.label)
     }</strong>.</p>`
-    : `<h1>Weight loading: ${h(p.scenario)}</h1>
-<p class="sub">${h(p.weights)} · target ${h(p.targets.join(", ") || "none")} · ${
-      h(p.host)
-    } · commit ${h(p.commit)} · ${h(f.dateTime(p.createdAt))}</p>${
+    : `<h1>Weight loading: ${h(p.scenario)}</h1>${partialNotice(p)}
+<p class="sub">${h(p.weights)} · target ${h(p.targets.join(", ") || "none")}</p>
+${answerHtml(p, 0)}
+<p class="sub">${h(p.host)} · commit ${h(p.commit)} · ${h(f.dateTime(p.createdAt))}</p>${
       p.merged ? `\n<p class="sub">${h(mergedLine(p))}</p>` : ""
-    }${p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""}${
-      partialNotice(p)
-    }`;
+    }${p.description ? `\n<p class="sub">Scenario ${h(p.scenario)}: ${h(p.description)}</p>` : ""}`;
   const links = several
     ? [
       `<a href="#comparison">Comparison</a>`,
       ...report.profiles.map((q, i) => `<a href="#profile-${i}">${h(q.label)}</a>`),
     ]
     : [
+      `<a href="#profile-0-answer">Answer</a>`,
       `<a href="#profile-0-summary">Summary</a>`,
       ...(p.nodes.length > 0 ? [`<a href="#profile-0-nodes">Nodes</a>`] : []),
       ...(p.herd ? [`<a href="#profile-0-herd">Herd</a>`] : []),
@@ -144,7 +146,7 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
   const parts = [
     `<section class="profile" id="${id}-section">`,
     // One profile says it in the page's header; several, each at the top of its own section.
-    several ? `${heading}${partialNotice(p)}` : heading,
+    several ? `${heading}${partialNotice(p)}\n${answerHtml(p, index)}` : heading,
     `<h3 id="${id}-summary">Summary</h3>`,
     summaryTable(p),
   ];
@@ -169,6 +171,7 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
         ? `<p class="note">GB/s at the median load time, with its 95% interval; the red mark is the machine's limit for that case, measured by the probe.</p>`
         : `<p class="note">GB/s at the median load time, with its 95% interval. No machine limits in this profile: run <code>deno task probe</code> to set results against what this machine can do.</p>`,
       chartGrid(p, index, "throughput"),
+      ...scalingHtml(p, index),
       `<h3 id="${id}-distribution">Distribution of load times</h3>`,
       `<p class="note">Every timed sample (dots), the interquartile box, min–max whiskers and the median (black tick).</p>`,
       chartGrid(p, index, "distribution"),
@@ -221,7 +224,7 @@ function summaryRow(c: CaseView, perNode: boolean): string {
     }">${name}<td class="message" colspan="8">${h(text)}</td></tr>`;
   }
   const s = c.stats;
-  const ci = `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}`;
+  const ci = f.ci(s.ci, s.samples);
   const verified = `<span class="ok">${h(f.verified(s.verified))}</span>`;
   const ofLimit = s.ofLimit
     ? `<span title="${h(`${s.ofLimit.limit}: ${f.gbps(s.ofLimit.limitGBps)} GB/s`)}">${
@@ -231,7 +234,7 @@ function summaryRow(c: CaseView, perNode: boolean): string {
   const residency = ` ${f.percent(s.residency)}`;
   return `<tr class="case" data-case-id="${h(c.id)}">${name}<td class="num">${
     f.ms(s.median)
-  }</td><td class="num">${ci}</td><td class="num">${f.ms(s.iqr)}</td><td class="num">${
+  }</td><td class="num">${ci}</td><td class="num">${f.iqr(s.iqr, s.samples)}</td><td class="num">${
     f.gbps(s.gbps.median)
   }</td><td class="num">${ofLimit}</td><td>${verified}</td><td>${h(c.cache)}${
     h(residency)
@@ -498,7 +501,7 @@ function comparisonTable(report: Report, comparison: Comparison): string {
         }${cell.profile === 0 ? " baseline" : ` · ${h(p.commit)}`}${
           cell.case?.node ? ` · ${h(cell.case.node)}` : ""
         }</td><td class="num">${f.ms(s?.median ?? null)}</td><td class="num">${
-          s ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
+          s ? f.ci(s.ci, s.samples) : f.DASH
         }</td><td class="num">${f.gbps(s?.gbps.median ?? null)}</td><td class="num">${
           f.ratio(cell.ratio)
         }</td><td class="num">${
@@ -581,22 +584,25 @@ function payload(report: Report) {
       label: p.label,
       hasLimits: p.hasLimits,
       groups: p.groups,
+      ...scalingPayload(p),
       cases: p.cases.map((c, i) => {
         const s = c.stats;
+        // An interval that was never measured (too few samples) is not drawn.
+        const measured = s !== null && s.samples >= MIN_SAMPLES_FOR_CI;
         return {
           label: c.label,
           cache: c.cache,
           completed: s !== null,
           median: r(s?.median),
-          ciLow: r(s?.ci.low),
-          ciHigh: r(s?.ci.high),
+          ciLow: measured ? r(s.ci.low) : null,
+          ciHigh: measured ? r(s.ci.high) : null,
           q1: r(s?.q1),
           q3: r(s?.q3),
           min: r(s?.min),
           max: r(s?.max),
           gbps: r(s?.gbps.median),
-          gbpsLow: r(s?.gbps.low),
-          gbpsHigh: r(s?.gbps.high),
+          gbpsLow: measured ? r(s.gbps.low) : null,
+          gbpsHigh: measured ? r(s.gbps.high) : null,
           limitGBps: r(s?.ofLimit?.limitGBps),
           limitName: s?.ofLimit?.limit ?? null,
           phases: (s?.phases ?? []).map(({ phase, median }) => [phase, r(median)]),

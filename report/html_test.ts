@@ -7,9 +7,11 @@ import {
   INJECTION,
   limitsProfile,
   partialProfile,
+  quickProfile,
   sampledProfile,
   unrelatedProfile,
 } from "./_fixtures.ts";
+import { measuredProfile } from "../bench/compare/_testing.ts";
 import { loadAssets } from "./assets.ts";
 import { renderHtml } from "./html.ts";
 import { buildReport } from "./model.ts";
@@ -179,4 +181,41 @@ Deno.test("with the real chart.js inlined, one profile's page stays under 400 KB
   assert.ok(page.includes("Chart.js v4.6.1"));
   assert.ok(!page.includes("sourceMappingURL"), "no source map to fetch");
   assert.ok(!/(src|href)="https?:/.test(page), "nothing loaded from the network");
+});
+
+Deno.test("the page opens on the answer: verdict, advice and projection before the summary", () => {
+  const page = html(quickProfile());
+  const at = (text: string) => {
+    const i = page.indexOf(text);
+    assert.ok(i >= 0, `${text} not on the page`);
+    return i;
+  };
+  const summary = at('<table class="summary"');
+  for (
+    const part of ['data-answer="verdict"', 'data-answer="advice"', 'data-answer="projection"']
+  ) {
+    assert.ok(at(part) < summary, `${part} after the summary`);
+  }
+  assert.ok(at('data-answer="verdict"') < at("<nav>"), "the answer before the navigation");
+  assert.match(page, /<strong>Cold:<\/strong> sharded is fastest — 226\.3 ms/);
+  assert.match(page, /<strong>Advice for host:<\/strong> on this machine, load with mmap/);
+  assert.match(page, /<th>405B · FP16 \*<\/th>/);
+});
+
+Deno.test("one sample: no interval and no IQR shown, in the table or the charts' data", () => {
+  const profile = measuredProfile([
+    { strategy: "full-read", cache: "cold", durations: [531] },
+    { strategy: "mmap", cache: "cold", durations: [400, 410] },
+  ]);
+  const page = html(profile);
+  assert.doesNotMatch(page, /531\.0 ms – 531\.0 ms/);
+  assert.match(page, /<td class="num">1 sample<\/td><td class="num">1 sample<\/td>/);
+  assert.match(page, /<td class="num">n too small for a CI<\/td>/);
+  const data = embedded(page) as unknown as {
+    profiles: { cases: { ciLow: number | null; gbpsLow: number | null }[] }[];
+  };
+  for (const c of data.profiles[0]!.cases) {
+    assert.equal(c.ciLow, null);
+    assert.equal(c.gbpsLow, null);
+  }
 });

@@ -24,6 +24,7 @@
 
 import * as f from "./_format.ts";
 import { type CaseView, type ProfileView, type Report, verdictText } from "./model.ts";
+import { adviceLines, hasAnswer, projectionTable, verdictLines } from "./answer.ts";
 
 /** Escapes text for a markdown table cell: no pipes, no HTML, no markup, one line. */
 export function escapeMarkdown(text: string): string {
@@ -44,7 +45,7 @@ export function renderMarkdown(report: Report): string {
     const p = report.profiles[0]!;
     lines.push(`## weightbench: ${e(p.scenario)}`, "", context(p), "");
     if (p.partial !== null) lines.push(`> **${e(p.partial)}**`, "");
-    lines.push(...summary(p));
+    lines.push(...answer(p), ...summary(p));
   } else {
     lines.push(`## weightbench: ${report.profiles.length} profiles compared`, "");
     report.profiles.forEach((p, i) => {
@@ -88,11 +89,11 @@ export function renderMarkdown(report: Report): string {
           lines.push(
             `| ${cell.profile === 0 ? e(row.label) : ""} | ${cell.profile + 1}${
               cell.case?.node ? ` · ${e(cell.case.node)}` : ""
-            } | ${f.ms(s?.median ?? null)} | ${
-              s ? `${f.ms(s.ci.low)} – ${f.ms(s.ci.high)}` : f.DASH
-            } | ${f.ratio(cell.ratio)} | ${
-              cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH
-            } | ${f.pValue(cell.pValue)} | ${e(verdict)} |`,
+            } | ${f.ms(s?.median ?? null)} | ${s ? f.ci(s.ci, s.samples) : f.DASH} | ${
+              f.ratio(cell.ratio)
+            } | ${cell.ci ? `${f.ratio(cell.ci.low)} – ${f.ratio(cell.ci.high)}` : f.DASH} | ${
+              f.pValue(cell.pValue)
+            } | ${e(verdict)} |`,
           );
         }
       }
@@ -112,6 +113,32 @@ export function renderMarkdown(report: Report): string {
     }
   }
   return `${lines.join("\n").trimEnd()}\n`;
+}
+
+/** The verdict, advice and projection, before the table. */
+function answer(p: ProfileView): string[] {
+  if (!hasAnswer(p.answer)) return [];
+  const lines = [
+    ...verdictLines(p.answer.verdict).map((v) => `- ${e(v.text)}`),
+    "",
+    ...adviceLines(p.answer.verdict).map((a) => `**${e(a)}**`),
+    "",
+  ];
+  for (const projection of p.answer.projections) {
+    const table = projectionTable(projection);
+    const head = table.columns.map((c) => `${c.cache}: ${e(c.head)}`);
+    lines.push(
+      `_${e(table.caption)}_`,
+      "",
+      `| model | size | ${head.join(" | ")} |`,
+      `| --- | ---: |${table.columns.map(() => " ---: |").join("")}`,
+      ...table.rows.map((row) => `| ${row.map(e).join(" | ")} |`),
+      "",
+      ...table.notes.map((note) => `${e(note)}`),
+      ...(table.notes.length > 0 ? [""] : []),
+    );
+  }
+  return lines;
 }
 
 function context(p: ProfileView): string {
@@ -194,7 +221,7 @@ function row(c: CaseView, perNode = false): string {
     const text = c.state === "completed" ? c.flags.join("; ") : `${c.state}: ${c.message ?? ""}`;
     return `| ${e(c.label)} |${node} ${f.DASH} | | | | | | ${e(text)} |`;
   }
-  return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${f.ms(s.ci.low)} – ${f.ms(s.ci.high)} | ${
+  return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${f.ci(s.ci, s.samples)} | ${
     f.gbps(s.gbps.median)
   } | ${f.percent(s.ofLimit?.fraction ?? null)} | ${f.verified(s.verified)} | ${e(c.cache)} ${
     f.percent(s.residency)

@@ -5,9 +5,11 @@ import {
   currentProfile,
   hostileProfile,
   partialProfile,
+  quickProfile,
   sampledProfile,
   unrelatedProfile,
 } from "./_fixtures.ts";
+import { measuredProfile } from "../bench/compare/_testing.ts";
 import { escapeMarkdown, renderMarkdown } from "./markdown.ts";
 import { buildReport } from "./model.ts";
 import type { Profile } from "../profiles/schema.ts";
@@ -67,8 +69,33 @@ Deno.test("markdown: strings from a profile cannot break the table or inject HTM
   assert.equal(escapeMarkdown("a|b\n<c>*d*"), "a\\|b &lt;c&gt;\\*d\\*");
   const text = markdown(hostileProfile());
   assert.ok(!/<(script|img)/i.test(text));
-  for (const line of text.split("\n").filter((l) => l.startsWith("| "))) {
-    const cells = line.replace(/\\\|/g, "").split("|").length - 2;
-    assert.equal(cells, 8, line);
+  // Every table keeps its header's cells on every line; the summary has 8.
+  const cells = (line: string) => line.replace(/\\\|/g, "").split("|").length - 2;
+  const tables: string[][] = [];
+  let previous = "";
+  for (const line of text.split("\n")) {
+    if (line.startsWith("| ")) {
+      if (!previous.startsWith("| ")) tables.push([]);
+      tables.at(-1)!.push(line);
+    }
+    previous = line.startsWith("| ---") ? "| " : line;
   }
+  assert.ok(tables.length >= 2, "the projection and the summary");
+  for (const table of tables) {
+    for (const line of table) assert.equal(cells(line), cells(table[0]!), line);
+  }
+  assert.equal(cells(tables.at(-1)![0]!), 8, "the summary");
+});
+
+Deno.test("markdown: the answer first, and no interval for one sample", () => {
+  const text = markdown(quickProfile());
+  const summary = text.indexOf("| case |");
+  for (const part of ["- Cold: sharded is fastest", "**Advice for host:", "| model | size |"]) {
+    const at = text.indexOf(part);
+    assert.ok(at > 0 && at < summary, `${part} before the summary`);
+  }
+  const one = markdown(
+    measuredProfile([{ strategy: "full-read", cache: "cold", durations: [531] }]),
+  );
+  assert.match(one, /\| full-read · cold \| 531\.0 ms \| 1 sample \|/);
 });

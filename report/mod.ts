@@ -32,5 +32,6 @@ export {
   type ProfileView,
   type Report,
   type ReportInput,
+  type ReportOptions,
 } from "./model.ts";
 export { type IndexInput, renderIndex } from "./site.ts";

@@ -42,6 +42,8 @@ import { compareSamples, type Verdict } from "../bench/compare/significance.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import { commit, DASH, dateTime, gbps } from "./_format.ts";
 import { partialRunText } from "./_partial.ts";
+import { type Answer, answerOf } from "./answer.ts";
+import type { ModelSize } from "../bench/compare/projection.ts";
 
 /**
  * A sample of GPU memory in use during a load, as a CUDA target records it:
@@ -108,6 +110,8 @@ export interface CaseView {
   readonly label: string;
   readonly weights: string;
   readonly strategy: string;
+  /** The strategy's options, resolved (every default filled in). */
+  readonly strategyOptions: Readonly<Record<string, unknown>>;
   readonly target: string;
   readonly cache: string;
   readonly state: "completed" | "errored" | "skipped";
@@ -183,6 +187,8 @@ export interface ProfileView {
   } | null;
   /** For a merged herd: per case, every node's time, the spread and the fleet's throughput. */
   readonly herd: HerdSummary | null;
+  /** The answer first: the verdict, advice and projection of the profile. */
+  readonly answer: Answer;
 }
 
 /** A case of a later profile against the same case of the first. */
@@ -239,9 +245,18 @@ export const MAX_SPANS = 2000;
 /** Most GPU memory samples kept per sample. @default 5000 */
 export const MAX_GPU_SAMPLES = 5000;
 
+/** How a report is built. */
+export interface ReportOptions {
+  /** Model sizes to project besides the common ones (`--project`). @default [] */
+  readonly project?: readonly ModelSize[];
+}
+
 /** Reads every profile and, for several, matches their cases by id. */
-export function buildReport(inputs: readonly ReportInput[]): Report {
-  const raw = inputs.map((input) => rawProfile(input.profile));
+export function buildReport(
+  inputs: readonly ReportInput[],
+  options: ReportOptions = {},
+): Report {
+  const raw = inputs.map((input) => rawProfile(input.profile, options));
   const allCases = raw.flatMap((p) => p.cases);
   const varies = (key: (c: RawCase) => string) => new Set(allCases.map(key)).size > 1;
   const show = {
@@ -277,7 +292,7 @@ export function buildReport(inputs: readonly ReportInput[]): Report {
 type RawCase = Omit<CaseView, "label">;
 type RawProfile = Omit<ProfileView, "source" | "cases" | "groups"> & { cases: RawCase[] };
 
-function rawProfile(p: Profile): RawProfile {
+function rawProfile(p: Profile, options: ReportOptions): RawProfile {
   const env = p.environment;
   const commitText = commit(env.git.commit, env.git.dirty);
   const nodeRecords = p.nodes ?? [];
@@ -311,6 +326,7 @@ function rawProfile(p: Profile): RawProfile {
     nodes,
     merged: p.merged ? { mode: p.merged.mode, missing: p.merged.missing } : null,
     herd: herdSummary(p),
+    answer: answerOf(p, options.project ?? []),
   };
 }
 
@@ -502,6 +518,7 @@ function caseView(c: ProfileCase, nodeLabels: readonly string[]): RawCase {
     id: c.id,
     weights: c.weights,
     strategy: c.strategyLabel,
+    strategyOptions: c.strategy.options,
     target: c.target,
     cache: c.cache,
     state: c.state,

@@ -1,7 +1,14 @@
 /**
- * The terminal table of a profile: per case the median load time, its
- * spread, throughput, where the time went, peak memory, verification and the
- * cache state actually measured. A pure function of the profile.
+ * The terminal tables of a profile, pure functions of it. The default table
+ * fits 100 columns: per case the median load time with the half-width of its
+ * 95% interval, throughput, its share of the machine's limit, and one status
+ * column (verified, cache state measured, notes). The wide table (`--format
+ * wide`) adds the spread, where the time went and peak memory. A statistic
+ * that needs more samples than a case has says so ("1 sample", "n too small
+ * for a CI") rather than showing a spread that was never measured.
+ *
+ * Colour is decided by the caller and passed in; the table library is never
+ * asked to colour anything (it would read the environment to decide).
  *
  * @example
  * ```ts
@@ -13,6 +20,8 @@
  * assert.equal(formatDuration(1234.5), "1.234 s");
  * assert.equal(formatVerified({ samples: 5, mode: "all" }), "✓ 5");
  * assert.equal(formatVerified({ samples: 5, mode: "sampled" }), "✓ 5 sampled");
+ * assert.equal(formatMedianCi(531, { low: 500, high: 560 }, 5), "531.0 ms ± 30.0 ms");
+ * assert.equal(formatMedianCi(531, { low: 531, high: 531 }, 1), "531.0 ms (1 sample)");
  * ```
  *
  * @module
@@ -23,15 +32,31 @@ import type { CaseStats, Profile, ProfileCase, Sample } from "../profiles/schema
 import { PHASES } from "../bench/core/recorder.ts";
 import { NOISY_CV } from "../bench/stats/summary.ts";
 import { formatBytes } from "../bench/util/size.ts";
+import { MIN_SAMPLES_FOR_CI, MIN_SAMPLES_FOR_IQR } from "../bench/compare/verdict.ts";
 import { partialRunText } from "./_partial.ts";
+import { wrapText } from "./_wrap.ts";
 
 /** How the table is drawn. */
 export interface TableOptions {
   /** Colour the header and the flags. @default false */
   readonly color?: boolean;
+  /** The wide table: spread, phases and peak memory too (wider than 100 columns). @default false */
+  readonly wide?: boolean;
 }
 
-const HEAD = [
+/** The columns the default table fits in. @default 100 */
+export const TABLE_WIDTH = 100;
+
+/** The default table's columns and their widths (padding included; with the borders, 100). */
+const COLUMNS = [
+  ["case", 28],
+  ["median ± 95% CI", 22],
+  ["GB/s", 7],
+  ["of limit", 10],
+  ["status", 27],
+] as const;
+
+const WIDE_HEAD = [
   "case",
   "median",
   "IQR",
@@ -47,9 +72,19 @@ const HEAD = [
 /**
  * One line naming what every case shares: the weights and the target, when
  * there is one of each; then, for a run that did not finish, a line saying so;
- * then the machine's limits.
+ * then the machine's limits. Every line fits {@linkcode TABLE_WIDTH} columns.
  */
 export function renderHeading(profile: Profile): string {
+  const { context, limits } = headingLines(profile);
+  return [...context, ...limits].join("\n");
+}
+
+/**
+ * The heading in two parts, each wrapped to {@linkcode TABLE_WIDTH}: what was
+ * measured (and whether the run finished), and the limits the table rates
+ * cases against.
+ */
+export function headingLines(profile: Profile): { context: string[]; limits: string[] } {
   const targets = [...new Set(profile.cases.map((c) => c.target))];
   const parts = [`${profile.scenario.name}`];
   if (profile.weights.length === 1) {
@@ -62,9 +97,11 @@ export function renderHeading(profile: Profile): string {
   }
   if (targets.length === 1) parts.push(`target ${targets[0]}`);
   const partial = partialRunText(profile);
-  return [parts.join(" · "), ...(partial === null ? [] : [partial]), renderLimits(profile)].join(
-    "\n",
-  );
+  const wrap = (line: string) => wrapText(line, TABLE_WIDTH, 2);
+  return {
+    context: [parts.join(" · "), ...(partial === null ? [] : [partial])].flatMap(wrap),
+    limits: wrap(renderLimits(profile)),
+  };
 }
 
 /** One line of the machine's limits the cases are rated against, or how to measure them. */
@@ -83,14 +120,22 @@ export function renderLimits(profile: Profile): string {
   } GB/s (measured ${limits.measuredAt.slice(0, 10)})`;
 }
 
-/** The table of every case in `profile`, as a string. */
+/**
+ * The table of every case in `profile`, as a string: {@linkcode TABLE_WIDTH}
+ * columns wide by default, every column with `wide`.
+ */
 export function renderTable(profile: Profile, options: TableOptions = {}): string {
   const color = options.color ?? false;
+  const wide = options.wide ?? false;
+  const head = wide ? WIDE_HEAD : COLUMNS.map(([name]) => name);
   const table = new Table({
-    head: HEAD,
-    style: color ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
+    head: head.map((name) => paint(name, "cyan", color)),
+    // Colour comes from `paint`, never from the library: it would consult the environment.
+    style: { head: [], border: [] },
     wordWrap: true,
-    colWidths: [null, null, null, null, null, 34, null, null, null, 22],
+    colWidths: wide
+      ? [null, null, null, null, null, 34, null, null, null, 22]
+      : COLUMNS.map(([, width]) => width),
   });
   // Name only what varies between cases; the line above the table names the rest.
   const varies = (key: (c: ProfileCase) => string) => new Set(profile.cases.map(key)).size > 1;
@@ -104,28 +149,89 @@ export function renderTable(profile: Profile, options: TableOptions = {}): strin
       c.cache,
     ]
       .filter((part) => part !== undefined).join(" · ");
-    table.push(row(label, c, color));
+    if (c.state !== "completed" || c.stats === null) {
+      table.push(unmeasuredRow(label, c, head.length, color));
+    } else if (wide) {
+      table.push(wideRow(label, c, c.stats, color));
+    } else {
+      table.push(row(label, c, c.stats, color));
+    }
   }
   return table.toString();
 }
 
-function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
-  if (c.state !== "completed" || c.stats === null) {
-    const text = c.state === "errored"
-      ? `errored: ${c.error ?? "unknown error"}`
-      : c.state === "skipped"
-      ? `skipped: ${c.reason ?? "no reason given"}`
-      : "no timed samples";
-    return [label, {
-      colSpan: HEAD.length - 1,
-      content: paint(text, c.state === "errored" ? "red" : "yellow", color),
-    }];
-  }
-  const s = c.stats;
+/** An errored or skipped case: its label and why, across the other columns. */
+function unmeasuredRow(
+  label: string,
+  c: ProfileCase,
+  columns: number,
+  color: boolean,
+): Table.Cell[] {
+  const text = c.state === "errored"
+    ? `errored: ${c.error ?? "unknown error"}`
+    : c.state === "skipped"
+    ? `skipped: ${c.reason ?? "no reason given"}`
+    : "no timed samples";
+  return [fitCell(label, COLUMNS[0][1] - 2), {
+    colSpan: columns - 1,
+    content: paint(text, c.state === "errored" ? "red" : "yellow", color),
+  }];
+}
+
+/** A case of the default table: median ± CI, GB/s, share of limit, and one status cell. */
+function row(label: string, c: ProfileCase, s: CaseStats, color: boolean): Table.Cell[] {
+  const d = s.durationMs;
+  const status = [
+    paint(formatVerified(s.verified), "green", color),
+    residencyText(c, s),
+    ...notesOf(c, s, color),
+  ].join(" · ");
+  return [
+    fitCell(label, COLUMNS[0][1] - 2),
+    formatMedianCi(d.median, d.ci, s.samples),
+    s.throughputGBps.median.toFixed(2),
+    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%` : "—",
+    status,
+  ];
+}
+
+/** A case of the wide table: every column. */
+function wideRow(label: string, c: ProfileCase, s: CaseStats, color: boolean): Table.Cell[] {
   const d = s.durationMs;
   const phases = PHASES.filter((p) => s.phases[p] !== undefined)
     .map((p) => `${p} ${formatMs(s.phases[p]!.median)}`).join(" · ");
+  return [
+    label,
+    formatDuration(d.median),
+    formatIqr(d.iqr, s.samples),
+    s.throughputGBps.median.toFixed(2),
+    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%\n${s.ofLimit.limit}` : "—",
+    phases,
+    s.peakRssBytes === null
+      ? "unknown"
+      : `${formatBytes(s.peakRssBytes.max)}${
+        s.loadRssBytes ? `\n+${formatBytes(s.loadRssBytes.max)} in load` : ""
+      }`,
+    paint(formatVerified(s.verified), "green", color),
+    residencyText(c, s),
+    notesOf(c, s, color).join("; "),
+  ];
+}
+
+/** `cold 0.0%`: the page-cache residency measured, the worst for the case's state. */
+function residencyText(c: ProfileCase, s: CaseStats): string {
+  const residency = c.cache === "cold"
+    ? s.cache.residentFraction.max
+    : s.cache.residentFraction.min;
+  return `${c.cache} ${(residency * 100).toFixed(residency > 0 && residency < 0.001 ? 2 : 1)}%`;
+}
+
+/** What the reader should know about a case: the strategy's own facts, noise, outliers, cache. */
+function notesOf(c: ProfileCase, s: CaseStats, color: boolean): string[] {
+  const d = s.durationMs;
   const notes: string[] = strategyNotes(c.samples.filter((sample) => !sample.warmup).at(-1));
+  const waited = waitNote(c.samples.filter((sample) => !sample.warmup));
+  if (waited !== undefined) notes.push(waited);
   if (d.noisy) {
     notes.push(
       paint(`noisy (CV ${(d.cv * 100).toFixed(0)}% > ${NOISY_CV * 100}%)`, "yellow", color),
@@ -143,26 +249,39 @@ function row(label: string, c: ProfileCase, color: boolean): Table.Cell[] {
       ),
     );
   }
-  const verified = paint(formatVerified(s.verified), "green", color);
-  const residency = c.cache === "cold"
-    ? s.cache.residentFraction.max
-    : s.cache.residentFraction.min;
-  return [
-    label,
-    formatDuration(d.median),
-    formatDuration(d.iqr),
-    s.throughputGBps.median.toFixed(2),
-    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%\n${s.ofLimit.limit}` : "—",
-    phases,
-    s.peakRssBytes === null
-      ? "unknown"
-      : `${formatBytes(s.peakRssBytes.max)}${
-        s.loadRssBytes ? `\n+${formatBytes(s.loadRssBytes.max)} in load` : ""
-      }`,
-    verified,
-    `${c.cache} ${(residency * 100).toFixed(residency > 0 && residency < 0.001 ? 2 : 1)}%`,
-    notes.join("; "),
-  ];
+  return notes;
+}
+
+/** A cell's text with every word longer than `width` broken, so the table never cuts it. */
+function fitCell(text: string, width: number): string {
+  return wrapText(text, width).join("\n");
+}
+
+/**
+ * The median with the half-width of its 95% interval, `531.0 ms ± 30.0 ms`;
+ * with fewer samples than an interval needs, `531.0 ms (1 sample)` or
+ * `531.0 ms (n too small for a CI)`.
+ */
+export function formatMedianCi(
+  median: number,
+  ci: { readonly low: number; readonly high: number },
+  samples: number,
+): string {
+  const spread = spreadNote(samples);
+  if (spread !== null) return `${formatDuration(median)} (${spread})`;
+  return `${formatDuration(median)} ± ${formatDuration((ci.high - ci.low) / 2)}`;
+}
+
+/** `1 sample`, `n too small for a CI`, or null when `samples` are enough for an interval. */
+export function spreadNote(samples: number): string | null {
+  if (samples < MIN_SAMPLES_FOR_IQR) return `${samples} sample${samples === 1 ? "" : "s"}`;
+  if (samples < MIN_SAMPLES_FOR_CI) return "n too small for a CI";
+  return null;
+}
+
+/** The interquartile range, or `1 sample` where there is no spread to measure. */
+export function formatIqr(iqr: number, samples: number): string {
+  return samples < MIN_SAMPLES_FOR_IQR ? spreadNote(samples)! : formatDuration(iqr);
 }
 
 /** What a strategy reported about its last load that the columns do not show. */
@@ -188,6 +307,17 @@ function strategyNotes(sample: Sample | undefined): string[] {
   return notes;
 }
 
+/** `waited for another run in 1/5 samples (1.350 s, not in the load time)`, or undefined. */
+function waitNote(timed: readonly Sample[]): string | undefined {
+  const waits = timed.map((s) =>
+    s.spans.reduce((ms, span) => (span.phase === "wait" ? ms + span.end - span.start : ms), 0)
+  ).filter((ms) => ms > 0);
+  if (waits.length === 0) return undefined;
+  return `waited for another run in ${waits.length}/${timed.length} samples (${
+    formatDuration(Math.max(...waits))
+  } at most, not in the load time)`;
+}
+
 /**
  * How a case's timed samples were checked: `✓ 5` when every byte was hashed,
  * `✓ 5 sampled` for placements and sampled windows, `✓ 5 mixed` for both. A
@@ -210,7 +340,7 @@ function formatMs(ms: number): string {
   return ms.toFixed(2);
 }
 
-const COLORS = { red: 31, green: 32, yellow: 33 } as const;
+const COLORS = { red: 31, green: 32, yellow: 33, cyan: 36 } as const;
 
 function paint(text: string, name: keyof typeof COLORS, color: boolean): string {
   return color ? `\x1b[${COLORS[name]}m${text}\x1b[39m` : text;

@@ -2,7 +2,23 @@ import assert from "node:assert/strict";
 import { syntheticProfile } from "../profiles/_synthetic.ts";
 import { limitFor } from "../profiles/limits.ts";
 import { assertSnapshot } from "../bench/util/testing.ts";
-import { formatDuration, renderHeading, renderTable } from "./table.ts";
+import { measuredProfile } from "../bench/compare/_testing.ts";
+import { formatDuration, renderHeading, renderTable, TABLE_WIDTH } from "./table.ts";
+
+/** Each row of a cli-table3 table as its cells, the lines of wrapped cells joined by spaces. */
+function rows(text: string): string[][] {
+  const blocks: string[][][] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("│")) {
+      blocks.push([]);
+      continue;
+    }
+    blocks.at(-1)!.push(line.split("│").slice(1, -1).map((cell) => cell.trim()));
+  }
+  return blocks.filter((block) => block.length > 0).map((block) =>
+    block[0]!.map((_, i) => block.map((line) => line[i] ?? "").filter((t) => t !== "").join(" "))
+  );
+}
 
 Deno.test("the table of a profile matches its snapshot", async () => {
   await assertSnapshot(
@@ -11,23 +27,76 @@ Deno.test("the table of a profile matches its snapshot", async () => {
   );
 });
 
+Deno.test("the wide table of a profile matches its snapshot", async () => {
+  await assertSnapshot(
+    renderTable(syntheticProfile(), { wide: true }),
+    new URL("./testdata/table-wide.txt", import.meta.url),
+  );
+});
+
+Deno.test("the table fits 100 columns: five columns, long labels and messages wrapped", () => {
+  const profile = syntheticProfile();
+  const long = {
+    ...profile,
+    cases: profile.cases.map((c, i) => ({
+      ...c,
+      weights: i % 2 === 0 ? "llama-3-70b-instruct-2GiB-BF16-8shards" : "tiny",
+      target: i < 3 ? "host" : "cuda:0",
+      strategyLabel: i === 0 ? "streamed(chunkSize=16777216,buffers=3,readers=4)" : c.strategyLabel,
+    })),
+  };
+  for (const text of [renderTable(profile), renderTable(long)]) {
+    for (const line of text.split("\n")) {
+      assert.ok(line.length <= TABLE_WIDTH, `${line.length} columns: ${line}`);
+    }
+  }
+  const [head, ...cases] = rows(renderTable(long));
+  assert.deepEqual(head, ["case", "median ± 95% CI", "GB/s", "of limit", "status"]);
+  // Labels are broken, never cut short.
+  assert.equal(
+    cases[0]![0]!.replaceAll(" ", ""),
+    "llama-3-70b-instruct-2GiB-BF16-8shards·streamed(chunkSize=16777216,buffers=3,readers=4)·host·cold",
+  );
+});
+
+Deno.test("a spread that was never measured is named, not shown as zero", () => {
+  const profile = measuredProfile([
+    { strategy: "full-read", cache: "cold", durations: [531] },
+    { strategy: "mmap", cache: "cold", durations: [400, 410] },
+    { strategy: "direct", cache: "cold", durations: [400, 410, 420] },
+  ]);
+  const cells = rows(renderTable(profile)).slice(1).map((row) => row[1]);
+  assert.deepEqual(cells, [
+    "531.0 ms (1 sample)",
+    "405.0 ms (n too small for a CI)",
+    cells[2],
+  ]);
+  assert.match(cells[2]!, /^410\.0 ms ± \d+\.\d+ ms$/);
+  const wide = rows(renderTable(profile, { wide: true })).slice(1).map((row) => row[2]);
+  assert.equal(wide[0], "1 sample", "no IQR of one sample");
+  assert.doesNotMatch(renderTable(profile), /± 0\.000 ms/);
+});
+
+Deno.test("colour is painted by the table, never asked of the library", () => {
+  const plain = renderTable(syntheticProfile());
+  const painted = renderTable(syntheticProfile(), { color: true });
+  assert.ok(!plain.includes("\x1b["), "no colour unless asked");
+  assert.ok(painted.includes("\x1b[36mcase\x1b[39m"), "the header, painted by paint()");
+  const escape = new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, "g");
+  assert.equal(painted.replace(escape, ""), plain, "the same table without its colours");
+});
+
 Deno.test("the table shows every case, its spread and its flags", () => {
   const text = renderTable(syntheticProfile());
-  for (
-    const label of [
-      "full-read · cold",
-      "mmap · warm",
-      "mmap(advice=sequential) · cold",
-    ]
-  ) {
-    assert.ok(text.includes(label), label);
+  const labels = rows(text).map((row) => row[0]);
+  for (const label of ["full-read · cold", "mmap · warm", "mmap(advice=sequential) · cold"]) {
+    assert.ok(labels.includes(label), label);
   }
   assert.match(text, /skipped: not on this target/);
   assert.match(text, /errored: Tensor "w" differs on host/);
-  assert.match(text, /noisy \(CV \d+% > 10%\)/);
-  assert.match(text, /✓ 5 /);
-  assert.ok(!text.includes("\x1b["), "no colour unless asked");
-  assert.ok(renderTable(syntheticProfile(), { color: true }).includes("\x1b["));
+  const status = rows(text).map((row) => row.at(-1)!).join("\n");
+  assert.match(status, /noisy \(CV \d+% > 10%\)/);
+  assert.match(status, /✓ 5 · cold 0\.0%/);
 });
 
 Deno.test("the heading names what every case shares", () => {
@@ -43,10 +112,10 @@ Deno.test("the heading names what every case shares", () => {
     memoryCopyGBps: 21.3,
     devices: [],
   };
-  assert.match(
-    renderHeading({ ...profile, limits }),
-    /limits: storage 2\.50 GB\/s \(O_DIRECT, 8\.00 MiB × 4\), page cache 9\.00 GB\/s, memory copy 21\.3 GB\/s \(measured 2026-01-01\)$/,
-  );
+  assert.deepEqual(renderHeading({ ...profile, limits }).split("\n").slice(1), [
+    "limits: storage 2.50 GB/s (O_DIRECT, 8.00 MiB × 4), page cache 9.00 GB/s, memory copy 21.3 GB/s",
+    "  (measured 2026-01-01)",
+  ]);
 });
 
 Deno.test("the heading says when the run did not finish", () => {
@@ -54,7 +123,8 @@ Deno.test("the heading says when the run did not finish", () => {
   const heading = (run: typeof profile.run) => renderHeading({ ...profile, run }).split("\n");
   assert.deepEqual(heading({ ...profile.run, state: "interrupted", interruptedBy: "SIGINT" }), [
     "synthetic · target host",
-    "Partial run: interrupted by SIGINT — 4 of 6 cases measured, with the samples taken before the interruption",
+    "Partial run: interrupted by SIGINT — 4 of 6 cases measured, with the samples taken before the",
+    "  interruption",
     "limits: not measured (deno task probe --path DIR rates results against this machine)",
   ]);
   assert.match(
@@ -73,11 +143,12 @@ Deno.test("the verified column says how the samples were checked", () => {
         : c
     ),
   };
-  const cells = renderTable(sampled).split("\n").filter((line) => line.startsWith("│"))
-    .map((line) => line.split("│").slice(1, -1).map((cell) => cell.trim()))
-    .filter((row) => row.length === 10 && row[0] !== "" && row[0] !== "case")
+  const cells = rows(renderTable(sampled, { wide: true }))
+    .filter((row) => row.length === 10 && row[0] !== "case")
     .map((row) => row[7]);
   assert.deepEqual(cells, ["✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled"]);
+  const status = rows(renderTable(sampled)).slice(1, 5).map((row) => row[4]!.split(" · ")[0]);
+  assert.deepEqual(status, ["✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled", "✓ 5 sampled"]);
 });
 
 Deno.test("each case is rated against the limit that bounds it", () => {
@@ -105,9 +176,10 @@ Deno.test("each case is rated against the limit that bounds it", () => {
   };
   const text = renderTable(rated);
   const cold = profile.cases[0]!.stats!.throughputGBps.median / 2;
-  assert.ok(text.includes(`${Math.round(cold * 100)}%`), text);
-  assert.match(text, /storage \(O_DIRECT\)/);
-  assert.match(text, /page cache/);
+  assert.equal(rows(text)[1]![3], `${Math.round(cold * 100)}%`);
+  const wide = renderTable(rated, { wide: true });
+  assert.match(wide, /storage \(O_DIRECT\)/);
+  assert.match(wide, /page cache/);
   assert.match(renderTable(profile), /│ — /, "no limits, no rating");
 });
 
@@ -130,7 +202,7 @@ Deno.test("strategies' own facts appear as notes: bytes by tier, dequantization 
       details: { path: "cpu", readers: 4, effectiveReaders: 2 },
     })),
   };
-  const text = renderTable({ ...profile, cases: [noted, ...rest] });
+  const text = renderTable({ ...profile, cases: [noted, ...rest] }, { wide: true });
   // The notes column of the first case, its wrapped lines joined.
   const lines = text.split("\n");
   const row = lines.findIndex((line) => line.includes("full-read · cold"));

@@ -76,8 +76,20 @@ export async function buildPtx(nvcc = "nvcc", source: URL = KERNEL_SOURCE): Prom
   }
 }
 
+const USAGE = `Usage: deno task kernels
+
+Rebuilds kernels/dequant.ptx from kernels/dequant.cu with nvcc (needs nvcc on
+PATH, e.g. /usr/local/cuda/bin), then commit both.
+
+Options:
+  -h, --help   show this help`;
+
+import { runScript } from "./_script.ts";
+
 if (import.meta.main) {
-  const ptx = await buildPtx();
-  await Deno.writeTextFile(KERNEL_PTX, ptx);
-  console.log(`wrote ${KERNEL_PTX.pathname} (${ptx.length} bytes)`);
+  await runScript(USAGE, {}, async () => {
+    const ptx = await buildPtx();
+    await Deno.writeTextFile(KERNEL_PTX, ptx);
+    console.log(`wrote ${KERNEL_PTX.pathname} (${ptx.length} bytes)`);
+  });
 }

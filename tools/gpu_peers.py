@@ -13,8 +13,10 @@ Run by bench/cli/gpu_check_command.ts:
 
 Cold: the file's dirty pages written back and its pages dropped with
 posix_fadvise(POSIX_FADV_DONTNEED); residency is measured with mincore before each load and
-recorded. Throughput is decimal GB/s of tensor bytes. Prints one JSON object and writes it to
---out; a failing peer is recorded in "errors" and the others still run.
+recorded. Throughput is decimal GB/s of tensor bytes. Writes --out after every measurement
+(atomically), so a run stopped at its deadline keeps what it measured, and prints the JSON at the
+end; a failing peer is recorded in "errors" and the others still run. Without torch, safetensors
+or a GPU it writes --out with the reason in "errors" and exits 1.
 """
 
 import argparse
@@ -94,43 +96,37 @@ def main():
     parser.add_argument("--raw-bytes", type=int, default=1 << 30)
     args = parser.parse_args()
 
-    import torch
-    import safetensors
-    from safetensors.torch import load_file
+    result = {"tensorBytes": tensor_bytes(args.safetensors), "loads": {}, "raw": {}, "errors": []}
 
-    result = {
-        "device": torch.cuda.get_device_name(0),
-        "torch": torch.__version__,
-        "safetensors": safetensors.__version__,
-        "tensorBytes": tensor_bytes(args.safetensors),
-        "loads": {},
-        "raw": {},
-        "errors": [],
-    }
+    def save():
+        with open(args.out + ".tmp", "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+        os.replace(args.out + ".tmp", args.out)
+
+    try:
+        import torch
+        import safetensors
+        from safetensors.torch import load_file
+    except ImportError as error:
+        result["errors"].append(f"the peers need torch and safetensors: {error}")
+        save()
+        print(json.dumps(result, indent=2))
+        sys.exit(1)
+    result.update({"torch": torch.__version__, "safetensors": safetensors.__version__})
+    if not torch.cuda.is_available():
+        result["errors"].append("no GPU: torch.cuda.is_available() is False")
+        save()
+        print(json.dumps(result, indent=2))
+        sys.exit(1)
+    result["device"] = torch.cuda.get_device_name(0)
+    save()
     torch.zeros(1, device="cuda:0")
     torch.cuda.synchronize()
 
     def log(message):
         print(f"peers: {message}", file=sys.stderr, flush=True)
 
-    if not os.path.exists(args.pt):
-        log(f"writing {args.pt} with torch.save (same tensors as {args.safetensors})")
-        began = time.perf_counter()
-        tensors = load_file(args.safetensors, device="cpu")
-        torch.save(tensors, args.pt + ".tmp")
-        os.replace(args.pt + ".tmp", args.pt)
-        del tensors
-        log(f"wrote {os.path.getsize(args.pt)} bytes in {time.perf_counter() - began:.1f} s")
-
-    peers = [
-        ("safetensors.load_file", args.safetensors, lambda: load_file(args.safetensors, device="cuda:0")),
-        (
-            "torch.load mmap",
-            args.pt,
-            lambda: torch.load(args.pt, map_location="cuda:0", mmap=True, weights_only=True),
-        ),
-    ]
-    for name, path, load in peers:
+    def measure(name, path, load):
         result["loads"][name] = {}
         for cache in ("cold", "warm"):
             seconds, resident = [], []
@@ -143,7 +139,7 @@ def main():
                     resident.append(resident_fraction(path))
                     torch.cuda.synchronize()
                     began = time.perf_counter()
-                    tensors = load(path)
+                    tensors = load()
                     torch.cuda.synchronize()
                     seconds.append(time.perf_counter() - began)
                     loaded = sum(t.numel() * t.element_size() for t in tensors.values())
@@ -165,43 +161,65 @@ def main():
                 result["errors"].append(f"{name} {cache}: {type(error).__name__}: {error}")
                 log(result["errors"][-1])
                 torch.cuda.empty_cache()
+            save()
 
+    def raw_copies():
+        try:
+            n = args.raw_bytes
+            pinned = torch.empty(n, dtype=torch.uint8, pin_memory=True)
+            pinned.fill_(1)
+            pageable = torch.ones(n, dtype=torch.uint8)
+            device = torch.empty(n, dtype=torch.uint8, device="cuda:0")
+
+            def best(copy, attempts=4):
+                fastest = 0.0
+                for i in range(attempts):
+                    start = torch.cuda.Event(enable_timing=True)
+                    end = torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    copy()
+                    end.record()
+                    end.synchronize()
+                    if i > 0:
+                        fastest = max(fastest, n / (start.elapsed_time(end) / 1000) / 1e9)
+                return fastest
+
+            result["raw"] = {
+                "pinnedH2DGBps": best(lambda: device.copy_(pinned, non_blocking=True)),
+                "pageableH2DGBps": best(lambda: device.copy_(pageable)),
+                "pinnedD2HGBps": best(lambda: pinned.copy_(device, non_blocking=True)),
+                "pageableD2HGBps": best(lambda: pageable.copy_(device)),
+            }
+            log(f"raw copies: {result['raw']}")
+            del pinned, pageable, device
+            torch.cuda.empty_cache()
+        except Exception as error:  # noqa: BLE001
+            result["errors"].append(f"raw copies: {type(error).__name__}: {error}")
+        save()
+
+    # Most valuable first: the goals compare with safetensors, the probe with the raw copies;
+    # the .pt copy torch.load needs takes a while to write, so it comes last.
+    measure("safetensors.load_file", args.safetensors, lambda: load_file(args.safetensors, device="cuda:0"))
+    raw_copies()
     try:
-        n = args.raw_bytes
-        pinned = torch.empty(n, dtype=torch.uint8, pin_memory=True)
-        pinned.fill_(1)
-        pageable = torch.ones(n, dtype=torch.uint8)
-        device = torch.empty(n, dtype=torch.uint8, device="cuda:0")
-
-        def best(copy, attempts=4):
-            fastest = 0.0
-            for i in range(attempts):
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                copy()
-                end.record()
-                end.synchronize()
-                if i > 0:
-                    fastest = max(fastest, n / (start.elapsed_time(end) / 1000) / 1e9)
-            return fastest
-
-        result["raw"] = {
-            "pinnedH2DGBps": best(lambda: device.copy_(pinned, non_blocking=True)),
-            "pageableH2DGBps": best(lambda: device.copy_(pageable)),
-            "pinnedD2HGBps": best(lambda: pinned.copy_(device, non_blocking=True)),
-            "pageableD2HGBps": best(lambda: pageable.copy_(device)),
-        }
-        log(f"raw copies: {result['raw']}")
-        del pinned, pageable, device
-        torch.cuda.empty_cache()
+        if not os.path.exists(args.pt):
+            log(f"writing {args.pt} with torch.save (same tensors as {args.safetensors})")
+            began = time.perf_counter()
+            tensors = load_file(args.safetensors, device="cpu")
+            torch.save(tensors, args.pt + ".tmp")
+            os.replace(args.pt + ".tmp", args.pt)
+            del tensors
+            log(f"wrote {os.path.getsize(args.pt)} bytes in {time.perf_counter() - began:.1f} s")
+        measure(
+            "torch.load mmap",
+            args.pt,
+            lambda: torch.load(args.pt, map_location="cuda:0", mmap=True, weights_only=True),
+        )
     except Exception as error:  # noqa: BLE001
-        result["errors"].append(f"raw copies: {type(error).__name__}: {error}")
+        result["errors"].append(f"torch.load mmap: {type(error).__name__}: {error}")
 
-    text = json.dumps(result, indent=2)
-    with open(args.out, "w") as f:
-        f.write(text + "\n")
-    print(text)
+    save()
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

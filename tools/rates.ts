@@ -19,7 +19,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { nonNegativeInteger, positiveInteger } from "../bench/cli/args.ts";
+import { runScript } from "./_script.ts";
 import { DEFAULT_ALPHA, DEFAULT_THRESHOLD } from "../bench/compare/significance.ts";
 import { PENALTY_FACTOR } from "../bench/compare/changepoint.ts";
 import {
@@ -125,10 +126,21 @@ export function printRates(trials: number, seed: number): void {
   console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
+const USAGE = `Usage: deno task rates [--trials N] [--seed S]
+
+Detection, false-positive and change-point rates of compare and nightly over
+seeded trials of synthetic load times (figures for the README).
+
+Options:
+  --trials N   trials per cell (default: 2000)
+  --seed S     seed of the trials (default: 1)
+  -h, --help   show this help`;
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { trials: { type: "string" }, seed: { type: "string" } },
+  await runScript(USAGE, { trials: { type: "string" }, seed: { type: "string" } }, (values) => {
+    printRates(
+      positiveInteger("--trials", values.trials) ?? 2000,
+      nonNegativeInteger("--seed", values.seed) ?? 1,
+    );
   });
-  printRates(Number(values.trials ?? 2000), Number(values.seed ?? 1));
 }

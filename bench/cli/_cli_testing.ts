@@ -79,7 +79,9 @@ export function taskFlags(name: string): string[] {
   );
   const flags = words.slice(2, main);
   assert.ok(
-    flags.every((flag) => /^(-q|-P=[\w-]+|--allow-[\w-]+(=.*)?|--v8-flags=.*)$/.test(flag)),
+    flags.every((flag) =>
+      /^(-q|--no-prompt|-P=[\w-]+|--allow-[\w-]+(=.*)?|--v8-flags=.*)$/.test(flag)
+    ),
     `unexpected flags: ${flags}`,
   );
   return flags;

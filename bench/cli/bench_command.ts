@@ -1,17 +1,25 @@
 /**
  * `weightbench bench`: run a scenario (the built-in `quick` one unless told
- * otherwise), print a table, and write the profile.
+ * otherwise), print the answer (verdict, advice, projection) and a table that
+ * fits 100 columns, and write the profile and its HTML report. Every input is
+ * checked before anything runs (`planBench`), so `--dry-run` refuses what a
+ * real run would.
  *
  * @module
  */
 
 import { resolve } from "node:path";
-import { InputError, InterruptedError } from "../util/errors.ts";
+import { EnvironmentError, InputError, InterruptedError } from "../util/errors.ts";
+import { configureHttp } from "../stage/http.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { Profile } from "../../profiles/schema.ts";
-import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
-import { renderHeading, renderTable } from "../../report/table.ts";
-import { type BenchRun, runBench } from "../run/bench.ts";
+import { buildReport, loadAssets, renderHtml, renderMarkdown } from "../../report/mod.ts";
+import { headingLines, renderTable } from "../../report/table.ts";
+import { answerOf, renderAnswer } from "../../report/answer.ts";
+import { type ModelSize, parseModelSize } from "../compare/projection.ts";
+import { formatBytes } from "../util/size.ts";
+import { didYouMean } from "../util/suggest.ts";
+import { type BenchRun, ProfileWriteError, runBench } from "../run/bench.ts";
 import { DEFAULT_SLOT_MS, parseDuration, parseStartAt } from "../run/herd_sync.ts";
 import { type BenchPlan, type FleetPart, planBench } from "../run/options.ts";
 import { parseShard } from "../run/shard.ts";
@@ -26,16 +34,25 @@ strategy, target and page-cache state. With no options it runs the built-in
 
 Options:
   --scenario FILE|NAME   scenario file (.json or .ts) or built-in name (default: quick)
-  --weights PATH         a weight file, or a folder of shards (replaces the scenario's weights)
+  --weights PATH         a weight file, a model folder (shards with their index), a
+                         Hugging Face cache entry org/name[@revision], or an http(s)://
+                         folder for prestaged loads (replaces the scenario's weights)
   --strategy a,b         strategies to run (default: the scenario's; "all" for every one)
   --target T             host | cuda:N | auto (default: the scenario's)
   --cache STATE          cold | warm | both
-  --runs N               timed samples per case
+  --runs N|auto          timed samples per case; auto: until each median is known
+                         within 3% (5 to 30 samples, about 4 s a case)
   --warmup N             untimed loads per case before the timed ones
   --out DIR              folder for the profile (default: profiles/runs)
-  --dry-run              list the planned cases and run nothing
-  --json                 print the profile as JSON instead of the table
+  --dry-run              check the inputs, list the planned cases and run nothing
+  --format F             table (default: fits 100 columns) | wide (spread, phases, memory)
+                         | markdown | json (the profile)
+  --wide                 the same as --format wide
+  --json                 the same as --format json
+  --project SIZE,...     also project these model sizes: parameters (13B, 13B@FP8, 1T@4bit)
+                         or bytes (140GB, 26GiB)
   --no-probe             do not measure this machine's limits when none are cached
+  --source-timeout T     an http(s) source that sends nothing for T fails (default 30s)
   --verify all|sampled   hash every loaded byte (default), or check placements and sampled
                          windows of each tensor (for models too large to hash every sample)
   -h, --help             show this help
@@ -61,8 +78,12 @@ const FLAGS = {
   warmup: { type: "string" },
   out: { type: "string" },
   "dry-run": { type: "boolean" },
+  format: { type: "string" },
+  wide: { type: "boolean" },
   json: { type: "boolean" },
+  project: { type: "string" },
   "no-probe": { type: "boolean" },
+  "source-timeout": { type: "string" },
   verify: { type: "string" },
   shard: { type: "string" },
   herd: { type: "string" },
@@ -80,14 +101,19 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const json = values.json ?? false;
+  const format = parseOutputFormat(values);
+  const json = format === "json";
+  const project = (commaList(values.project) ?? []).map((size) => parseModelSize(size));
+  if (values["source-timeout"] !== undefined) {
+    configureHttp({ idleMs: parseDuration("--source-timeout", values["source-timeout"]) });
+  }
   const plan = await planBench({
     ...(values.scenario === undefined ? {} : { scenario: values.scenario }),
     weights: values.weights,
     strategy: commaList(values.strategy),
     target: commaList(values.target),
-    cache: values.cache === "both" ? ["cold", "warm"] : commaList(values.cache),
-    runs: positiveInteger("--runs", values.runs),
+    cache: parseCache(values.cache),
+    runs: values.runs === "auto" ? "auto" : positiveInteger("--runs", values.runs),
     warmup: nonNegativeInteger("--warmup", values.warmup),
     ...(values.out === undefined ? {} : { out: values.out }),
     verify: parseVerify(values.verify),
@@ -100,26 +126,44 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     printPlan(plan, json);
     return 0;
   }
+  const markdown = format === "markdown";
   const controller = new AbortController();
-  const { profile, path } = await runWithProgress(plan, json, controller);
+  const run = await runWithProgress(plan, json, controller).catch((error) => {
+    // A full disk at the end: every measurement is still shown before the one line.
+    if (!(error instanceof ProfileWriteError)) throw error;
+    if (json) console.log(JSON.stringify(error.profile, null, 2));
+    else printProfile(error.profile, { wide: format === "wide", project });
+    throw error;
+  });
+  const { profile, path } = run;
   const reportPath = path.replace(/\.json$/, ".html");
-  await writeFileAtomic(
-    reportPath,
-    renderHtml(buildReport([{ profile, source: path }]), await loadAssets()),
-  );
-  if (json) {
-    console.log(JSON.stringify(profile, null, 2));
+  const report = buildReport([{ profile, source: path }], { project });
+  const reportFailure = await writeFileAtomic(reportPath, renderHtml(report, await loadAssets()))
+    .then(() => undefined, (error) => {
+      if (error instanceof EnvironmentError) return error;
+      throw error;
+    });
+  const reportLine = `report: ${reportFailure === undefined ? reportPath : "not written"}`;
+  if (json || markdown) {
+    console.log(json ? JSON.stringify(profile, null, 2) : renderMarkdown(report).trimEnd());
     console.error(`profile: ${path}`);
-    console.error(`report: ${reportPath}`);
+    console.error(reportLine);
   } else {
-    printProfile(profile);
+    printProfile(profile, { wide: format === "wide", project });
     console.log(`profile: ${path}`);
-    console.log(`report: ${reportPath}`);
+    console.log(reportLine);
   }
   const interruption = controller.signal.reason;
   if (interruption instanceof InterruptedError) {
     console.error(interruptedLine(profile, path, interruption));
     return interruption.exitCode;
+  }
+  if (reportFailure !== undefined) throw reportFailure;
+  if (run.environmentFailed) {
+    console.error(
+      "A case failed because the environment did (a full disk, a source that gave up); see the table",
+    );
+    return 3;
   }
   const errored = profile.cases.filter((c) => c.state === "errored");
   if (errored.length > 0) {
@@ -151,12 +195,22 @@ export async function runWithProgress(
   controller = new AbortController(),
 ): Promise<BenchRun> {
   const interactive = !json && Deno.stderr.isTerminal();
-  const progress = new Progress(interactive);
+  const progress = new Progress(interactive, { quiet: json });
   const probeProgress = new ProbeProgress(interactive);
-  const onInt = () => controller.abort(new InterruptedError("SIGINT"));
-  const onTerm = () => controller.abort(new InterruptedError("SIGTERM"));
+  // The first signal ends the run at the next chance, keeping every sample; a second one ends it now.
+  const stop = (signal: "SIGINT" | "SIGTERM") => {
+    if (!controller.signal.aborted) return controller.abort(new InterruptedError(signal));
+    progress.stop();
+    console.error(
+      `error: Interrupted by ${signal} again: stopped at once; the profile keeps what was journaled`,
+    );
+    Deno.exit(new InterruptedError(signal).exitCode);
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
+  let probing = false;
   const showNotes = () => {
     for (const note of plan.notes) console.error(note);
   };
@@ -168,6 +222,12 @@ export async function runWithProgress(
         if (event.kind === "ready") showNotes();
         if (event.kind === "probe") {
           progress.stop();
+          if (!probing && !json) {
+            console.error(
+              "measuring this machine's limits once, to rate the results (about 15 s; cached after)",
+            );
+          }
+          probing = true;
           probeProgress.update(event.step);
         } else if (event.kind === "limits") {
           probeProgress.stop();
@@ -200,32 +260,112 @@ export async function runWithProgress(
   }
 }
 
-/** The heading and the table of `profile`, on stdout. */
-export function printProfile(profile: Profile): void {
-  console.log(renderHeading(profile));
+/**
+ * The answer first, then the evidence, on stdout: what was measured, the
+ * verdict, advice and projection, then the machine's limits and the table.
+ */
+export function printProfile(
+  profile: Profile,
+  options: { wide?: boolean; project?: readonly ModelSize[] } = {},
+): void {
+  const color = !Deno.noColor && Deno.stdout.isTerminal();
+  const { context, limits } = headingLines(profile);
+  console.log(context.join("\n"));
   if (profile.cases.length > 0) {
-    console.log(renderTable(profile, { color: !Deno.noColor && Deno.stdout.isTerminal() }));
+    console.log(`\n${renderAnswer(answerOf(profile, options.project ?? []), { color })}\n`);
+  }
+  console.log(limits.join("\n"));
+  if (profile.cases.length > 0) {
+    console.log(renderTable(profile, { color, wide: options.wide ?? false }));
   }
 }
 
 function printPlan(plan: BenchPlan, json: boolean): void {
-  const { scenario, cases, notes, shard } = plan;
+  const { scenario, cases, notes, shard, checked } = plan;
   if (json) {
     console.log(
-      JSON.stringify({ scenario, notes, ...(shard ? { shard } : {}), cases }, null, 2),
+      JSON.stringify({ scenario, notes, ...(shard ? { shard } : {}), checked, cases }, null, 2),
     );
     return;
   }
   for (const note of notes) console.log(note);
+  for (const w of checked) console.log(`weights ${checkedText(w)}`);
   const part = shard === null
     ? ""
     : `${shard.mode} ${shard.index}/${shard.count} of ${shard.plan.cases} planned cases: `;
   console.log(
     `${scenario.name}: ${part}${cases.length} case${cases.length === 1 ? "" : "s"} × ` +
-      `(${scenario.warmup} warmup + ${scenario.runs} timed) samples`,
+      `(${scenario.warmup} warmup + ${
+        scenario.sampling === null
+          ? `${scenario.runs} timed`
+          : `${scenario.sampling.minRuns}–${scenario.runs} timed, until each median is known within ${
+            scenario.sampling.ciTarget * 100
+          }%`
+      }) samples`,
   );
   for (const c of cases) console.log(`  ${String(c.index + 1).padStart(3)}  ${c.id}`);
 }
+
+/** `--cache cold|warm|both`, or a comma list of cold and warm. */
+function parseCache(value: string | undefined): string[] | undefined {
+  const states = commaList(value);
+  if (states === undefined) return undefined;
+  const wrong = states.find((s) => !["cold", "warm", "both"].includes(s));
+  if (wrong !== undefined || states.length === 0) {
+    throw new InputError(
+      `Invalid --cache "${value}": expected cold, warm or both${
+        wrong === undefined ? "" : didYouMean(wrong, ["cold", "warm", "both"])
+      }`,
+    );
+  }
+  return states.includes("both") ? ["cold", "warm"] : states;
+}
+
+/** What the checks found about one weights entry, for the dry run's list. */
+function checkedText(w: BenchPlan["checked"][number]): string {
+  switch (w.kind) {
+    case "path":
+      return `${w.label}: ${w.tensorCount} tensors, ${
+        formatBytes(w.tensorBytes)
+      } in ${w.files} ${w.format} file${w.files === 1 ? "" : "s"} (headers checked)`;
+    case "fixture":
+      return `${w.label}: a generated fixture of ${formatBytes(w.tensorBytes)} (${
+        w.cached ? "cached" : "generated on the first run"
+      })`;
+    case "remote":
+      return `${w.label}: ${w.url} (checked when the run opens it)`;
+  }
+}
+
+/** The output format from `--format`, `--wide` and `--json`, which must agree. */
+function parseOutputFormat(
+  values: { format?: string | undefined; wide?: boolean | undefined; json?: boolean | undefined },
+): OutputFormat {
+  const given = values.format;
+  if (given !== undefined && !(OUTPUT_FORMATS as readonly string[]).includes(given)) {
+    throw new InputError(
+      `Invalid --format "${given}": expected ${OUTPUT_FORMATS.join(", ")}${
+        didYouMean(given, OUTPUT_FORMATS)
+      }`,
+    );
+  }
+  const asked = [
+    ...(given === undefined ? [] : [["--format " + given, given]]),
+    ...(values.wide ? [["--wide", "wide"]] : []),
+    ...(values.json ? [["--json", "json"]] : []),
+  ] as [string, OutputFormat][];
+  const formats = new Set(asked.map(([, format]) => format));
+  if (formats.size > 1) {
+    throw new InputError(
+      `${asked.map(([flag]) => flag).join(" and ")} do not go together: choose one output format`,
+    );
+  }
+  return asked[0]?.[1] ?? "table";
+}
+
+/** What `--format` accepts. */
+const OUTPUT_FORMATS = ["table", "wide", "markdown", "json"] as const;
+type OutputFormat = typeof OUTPUT_FORMATS[number];
 
 /** The fleet flags, checked together before anything runs, as the plan's fleet option. */
 function fleetOption(values: {

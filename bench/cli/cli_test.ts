@@ -84,25 +84,27 @@ Deno.test("bench: runs every default case on the sharded testdata and writes a v
   assert.ok(!result.stdout.includes("\x1b["), "no colour with NO_COLOR");
 
   const rows = tableRows(result.stdout);
-  assert.deepEqual(rows[0], [
-    "case",
-    "median",
-    "IQR",
-    "GB/s",
-    "of limit",
-    "phases (median ms)",
-    "peak RSS",
-    "verified",
-    "cache",
-    "notes",
-  ]);
+  assert.deepEqual(rows[0], ["case", "median ± 95% CI", "GB/s", "of limit", "status"]);
   const cases = rows.slice(1).filter((cells) => cells[0] !== "");
   assert.deepEqual(labelsWithTarget(result.stdout), DEFAULT_LABELS);
   for (const cells of cases) {
     // A strategy this machine cannot run (gds without libcufile) says why in its row.
     if (cells[1]!.startsWith("skipped: ")) continue;
-    assert.equal(cells[7], "✓ 2", `verified cell of ${cells[0]}`);
+    assert.match(cells[4]!, /^✓ 2 · /, `status cell of ${cells[0]}`);
+    assert.match(cells[1]!, /^\d+\.\d+ ms \(n too/, "two samples: no interval shown");
   }
+  // The answer first, every line within 100 columns.
+  const text = result.stdout;
+  // Paths are kept whole, so they can be copied.
+  for (const line of text.split("\n").filter((l) => !/^(profile|report): /.test(l))) {
+    assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
+  }
+  const table = text.indexOf("┌");
+  for (const part of [/^Cold: \S+ is fastest/m, /^Warm: \S+ is fastest/m, /^Advice for host: /m]) {
+    const at = text.search(part);
+    assert.ok(at >= 0 && at < table, `${part} before the table`);
+  }
+  assert.ok(text.indexOf("Projection for host") < table, "the projection before the table");
 
   const lines = result.stdout.trimEnd().split("\n");
   assert.match(lines.at(-2)!, /^profile: /, "the profile is named");
@@ -224,6 +226,10 @@ Deno.test("bench: --dry-run lists the cases and writes nothing", async () => {
   await using out = await tempDir();
   const result = await cli(["bench", "--weights", SHARDED, "--dry-run", "--out", out.path]);
   assert.equal(result.code, 0, result.stderr);
+  assert.match(
+    result.stdout,
+    /^weights tiny-sharded: 9 tensors, [\d.]+ KiB in 2 safetensors files \(headers checked\)$/m,
+  );
   for (const id of DEFAULT_LABELS.map((l) => `tiny-sharded/${l.replaceAll(" · ", "/")}`)) {
     assert.ok(result.stdout.includes(id), `case "${id}" not listed:\n${result.stdout}`);
   }
@@ -362,9 +368,79 @@ for (const bad of BAD_BENCH_INPUTS) {
   Deno.test(`bench rejects ${bad.name}: exit 2, one line, nothing written`, async () => {
     await using out = await tempDir();
     const result = await cli(["bench", ...bad.args, "--out", out.path]);
-    await assertInputError(result, bad.expected, out.path);
+    const line = await assertInputError(result, bad.expected, out.path);
+    // A dry run checks what a run checks: the same line, before any case is listed.
+    const dry = await cli(["bench", ...bad.args, "--dry-run", "--out", out.path]);
+    assert.equal(await assertInputError(dry, bad.expected, out.path), line, "--dry-run");
   });
 }
+
+Deno.test("bench --dry-run of an empty folder or a missing path: exit 2, as the run", async () => {
+  await using empty = await tempDir();
+  await using out = await tempDir();
+  await assertInputError(
+    await cli(["bench", "--weights", empty.path, "--dry-run", "--out", out.path]),
+    [`Cannot read "${empty.path}": no weight files in folder`],
+    out.path,
+  );
+  await assertInputError(
+    await cli(["bench", "--weights", "/nonexistent", "--dry-run", "--out", out.path]),
+    [`Cannot read "/nonexistent": no such file or folder`],
+    out.path,
+  );
+});
+
+Deno.test("bench --format: wide keeps the phases, markdown and json print what they say", async () => {
+  await using out = await tempDir();
+  const run = (...flags: string[]) =>
+    cli([
+      "bench",
+      "--weights",
+      SHARDED,
+      "--strategy",
+      "full-read,mmap",
+      "--runs",
+      "3",
+      "--warmup",
+      "0",
+      "--out",
+      out.path,
+      ...flags,
+    ]);
+  const wide = await run("--format", "wide", "--project", "13B@FP8,140GB");
+  assert.equal(wide.code, 0, wide.stderr);
+  assert.deepEqual(tableRows(wide.stdout)[0], [
+    "case",
+    "median",
+    "IQR",
+    "GB/s",
+    "of limit",
+    "phases (median ms)",
+    "peak RSS",
+    "verified",
+    "cache",
+    "notes",
+  ]);
+  assert.match(wide.stdout, /^13B · FP8 +13 GB +\d/m, "the user's own size, projected");
+  assert.match(wide.stdout, /^140GB \* +140 GB +\d/m, "larger than this machine's memory");
+  assert.equal((await run("--wide")).code, 0);
+
+  const markdown = await run("--format", "markdown");
+  assert.equal(markdown.code, 0, markdown.stderr);
+  assert.match(markdown.stdout, /^## weightbench: quick\n/);
+  assert.match(markdown.stdout, /^- Cold: \S+ is fastest/m);
+  assert.match(markdown.stdout, /^\*\*Advice for host: on this machine, load with /m);
+  assert.match(markdown.stdout, /^\| model \| size \| cold: /m);
+  assert.match(markdown.stderr, /^profile: /m);
+
+  await assertInputError(await run("--json", "--format", "table"), [
+    "--format table and --json do not go together",
+  ]);
+  await assertInputError(await run("--format", "html"), [
+    `Invalid --format "html": expected table, wide, markdown, json`,
+  ]);
+  await assertInputError(await run("--project", "13B@FP7"), [`Invalid --project "13B@FP7"`]);
+});
 
 Deno.test("bench rejects a scenario with an unknown strategy, naming file, index and suggestion", async () => {
   await using dir = await tempDir();

@@ -1,7 +1,10 @@
 /**
- * `weightbench compare BASELINE CURRENT`: compare two profiles case by case
- * and exit 1 when any case regressed (see `bench/compare/compare_profiles.ts`
- * for the rules), 0 otherwise, 2 on bad input.
+ * `weightbench compare BASELINE CURRENT`: compare two profiles case by case,
+ * a gate that cannot be fooled: exit 1 when any case regressed, newly errored,
+ * or was dropped (measured in the baseline, missing or skipped now, unless
+ * `--allow-missing`); 2 on bad input, on two profiles with nothing in common,
+ * and on profiles of different machines unless `--cross-machine` (see
+ * `bench/compare/compare_profiles.ts` for the rules); 0 otherwise.
  *
  * @module
  */
@@ -22,8 +25,10 @@ const HELP = `Usage: deno task compare BASELINE CURRENT [options]
 Compares two profiles case by case: the ratio of median load times with a
 bootstrap confidence interval, a two-sided Mann-Whitney U test on the raw
 samples, and a verdict. A regression needs p < alpha, a change beyond the
-threshold, and an interval that agrees. Exit code 1 when any case regressed
-(or a case that completed in the baseline errored), 0 otherwise, 2 on bad input.
+threshold, and an interval that agrees. Exit code 1 when any case regressed,
+or a case that completed in the baseline errored, is missing or was skipped in
+CURRENT; 2 on bad input, when the two profiles have no case in common, or when
+they come from different machines; 0 otherwise.
 
 Options:
   --threshold T        smallest change that matters: 5% or 0.05 (default: ${
@@ -33,6 +38,8 @@ Options:
   --by time|efficiency compare load times, or throughput as a fraction of each
                        machine's measured limit (for profiles from different machines)
   --format F           table | markdown | json (default: table)
+  --allow-missing      a case of the baseline missing or skipped in CURRENT does not fail
+  --cross-machine      compare profiles of different machines (refused otherwise)
   --update-baseline    also write CURRENT as the baseline of its machine,
                        replacing the one there (profiles/baselines/<machine>.json)
   --baselines DIR      folder of baselines (default: profiles/baselines)
@@ -45,6 +52,8 @@ const FLAGS = {
   by: { type: "string" },
   format: { type: "string" },
   "update-baseline": { type: "boolean" },
+  "allow-missing": { type: "boolean" },
+  "cross-machine": { type: "boolean" },
   baselines: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -86,6 +95,8 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
       ...(threshold === undefined ? {} : { threshold }),
       ...(alpha === undefined ? {} : { alpha }),
       ...(by === undefined ? {} : { by }),
+      allowMissing: values["allow-missing"] ?? false,
+      crossMachine: values["cross-machine"] ?? false,
     },
     { baseline: baselinePath, current: currentPath },
   );

@@ -51,7 +51,7 @@ Deno.test("compare exits 0 without a regression and 1 with one", async () => {
   );
 });
 
-Deno.test("compare warns about profiles from different machines", async () => {
+Deno.test("compare refuses profiles of different machines unless --cross-machine, then warns", async () => {
   await using dir = await tempDir();
   const base = await write(dir.path, "base.json", syntheticProfile());
   const other = await write(
@@ -59,10 +59,47 @@ Deno.test("compare warns about profiles from different machines", async () => {
     "other.json",
     variantProfile({ environment: { cpu: { model: "Another CPU", cores: 96 } } }),
   );
-  const result = await cli(["compare", base, other, "--format", "json", "--by", "efficiency"]);
-  assert.equal(result.code, 0);
+  await assertInputError(await cli(["compare", base, other]), [
+    `Cannot compare "${base}" and "${other}": they come from different machines (CPU: `,
+    "pass --cross-machine to compare them anyway",
+  ]);
+  const result = await cli([
+    "compare",
+    base,
+    other,
+    "--format",
+    "json",
+    "--by",
+    "efficiency",
+    "--cross-machine",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /warning: The profiles come from different machines \(CPU: /);
   assert.match(result.stderr, /warning: The baseline profile has no machine limits/);
+});
+
+Deno.test("compare is a gate: a dropped case fails, nothing in common is bad input", async () => {
+  await using dir = await tempDir();
+  const profile = syntheticProfile();
+  const base = await write(dir.path, "base.json", profile);
+  const dropped = await write(dir.path, "dropped.json", {
+    ...profile,
+    cases: profile.cases.slice(1),
+  });
+  const failed = await cli(["compare", base, dropped, "--format", "markdown"]);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stdout, /^### Failed: 6 cases: .*1 missing.*; 1 fails the gate$/m);
+  assert.match(failed.stdout, /\*\*missing\*\*: in the baseline only: the current run dropped it/);
+  const allowed = await cli(["compare", base, dropped, "--allow-missing"]);
+  assert.equal(allowed.code, 0, allowed.stderr);
+
+  const unrelated = await write(dir.path, "unrelated.json", {
+    ...profile,
+    cases: profile.cases.map((c) => ({ ...c, id: `elsewhere/${c.id}` })),
+  });
+  await assertInputError(await cli(["compare", base, unrelated]), [
+    `Nothing to compare: "${base}" and "${unrelated}" have no case in common`,
+  ]);
 });
 
 Deno.test("compare writes a baseline only with --update-baseline", async () => {

@@ -13,7 +13,7 @@ import {
 } from "../../fixtures/format_writers.ts";
 import { type FixtureSpec, generateFixture } from "../../fixtures/generate.ts";
 import { DTYPE_BYTES, type FixtureDType, layoutNames } from "../../fixtures/layouts.ts";
-import { InputError } from "../util/errors.ts";
+import { InputError, InterruptedError } from "../util/errors.ts";
 import { formatBytes, parseSize } from "../util/size.ts";
 import { parseFlags, positiveInteger } from "./args.ts";
 import { Progress } from "./progress.ts";
@@ -94,15 +94,24 @@ export async function fixturesCommand(args: readonly string[]): Promise<number> 
     ...(format === "safetensors" ? {} : { format: format as FixtureFormat }),
   };
   const progress = new Progress();
+  // SIGINT and SIGTERM stop the generation between chunks; its temporary folder goes with it.
+  const controller = new AbortController();
+  const onInt = () => controller.abort(new InterruptedError("SIGINT"));
+  const onTerm = () => controller.abort(new InterruptedError("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   let manifest;
   try {
     manifest = await generateFixture(spec, values.out, {
       overwrite: values.force ?? false,
+      signal: controller.signal,
       onProgress: (done, total) =>
         progress.update({ kind: "fixture", label: values.out!, done, total }),
     });
   } finally {
     progress.stop();
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
   }
   console.log(
     `${values.out}: ${spec.layout}, ${manifest.tensorCount} tensors, ${

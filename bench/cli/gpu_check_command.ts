@@ -1,26 +1,36 @@
 /**
  * `deno task gpu-check`: everything the CUDA work needs proven on a GPU, in
- * one run that fits a short lease (about 8 minutes on an H100 with 16
- * cores), printing progress as it goes:
+ * one run that fits a short lease: at most `--budget` seconds (540 by
+ * default, for a 590-second limit), the most valuable measurements first.
  *
- * 1. `nvidia-smi`, and its query outputs recorded (for the parser's tests);
- * 2. the GPU tests (bindings, NVML, sampler, cuda target, every strategy on
- *    cuda:0, the device probe), and a bad ordinal through the CLI (exit 2);
- * 3. a large fixture (≥ 8 GiB, one safetensors file) and the probe: storage
- *    (O_DIRECT sweep, page cache), memory copy, cuda:0 pinned and pageable
- *    H2D and D2H by CUDA events;
- * 4. the peers on the same file (`peers.py`): safetensors `load_file` to
- *    cuda:0, `torch.load(mmap=True)` of a .pt copy, raw copies through torch;
- * 5. the large scenario on cuda:0, cold and warm, then the quick one;
- * 6. the table of ratios and PASS/FAIL per goal.
+ * 1. the device: the driver's answer, `nvidia-smi` and its queries recorded;
+ * 2. the GPU tests (bindings, NVML, symbols and layouts against the real
+ *    libraries, sampler, cuda target, every strategy and gds on cuda:0, the
+ *    device probe), their output streamed into `tests.txt` as it comes;
+ * 3. an unknown ordinal through the CLI, with and without `--dry-run` (exit 2);
+ * 4. a large fixture (one safetensors file; 8.5 GiB on a GPU) and the probe
+ *    on it: O_DIRECT sweep, page cache, memory copy, cuda:0 pinned and
+ *    pageable H2D and D2H by CUDA events;
+ * 5. the large scenario on cuda:0, cold and warm, every GPU path;
+ * 6. the peers on the same file (`tools/gpu_peers.py`);
+ * 7. the quick scenario on cuda:0; device memory back where it was; the report.
  *
- * Everything lands in one folder (`$OUT`, or `--out`), at most 8 files:
- * `results.md`, `check-log.txt`, `tests.txt`, `nvidia-smi.txt`,
- * `probe.json`, `profile-large.json`, `profile-quick.json`, `report.html`.
- * Each step has a time budget; a step that overruns is stopped and recorded,
- * and the rest go on. Exit code: 0 when every goal passed, 1 otherwise.
+ * Every step is a subprocess with an enforced deadline (SIGTERM, then
+ * SIGKILL): nothing it runs can overrun it, and a bench run stopped at its
+ * deadline still leaves its profile (the journal keeps every sample). What a
+ * step writes goes straight into the output folder (`--out`, else `$OUT`,
+ * else `profiles/gpu-check/<time>`), and the summary — `summary.json` and
+ * `results.md`: every step, what was and was not measured, the goals, the
+ * verdict — is rewritten after every step, so a check killed at any moment
+ * leaves valid files of every finished step and a summary of them.
  *
- * Usage: `deno task gpu-check [--out DIR] [--budget SECONDS] [--size SIZE]`
+ * Without a GPU the steps run on `host` as a rehearsal (the large fixture is
+ * then 1 GiB) and the verdict is "no GPU here".
+ *
+ * Exit code: 0 every goal met and every step ok; 1 a goal failed or a step
+ * did not finish; 3 no GPU here.
+ *
+ * Usage: `deno task gpu-check [--out DIR] [--budget SECONDS] [--size SIZE] [--steps LIST]`
  *
  * @module
  */
@@ -28,68 +38,93 @@
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ensureFixture, type FixtureSpec } from "../../fixtures/generate.ts";
-import { buildReport, loadAssets, renderHtml } from "../../report/mod.ts";
-import { freeBytes } from "../ffi/libc.ts";
-import { Nvml } from "../ffi/nvml.ts";
-import { writeCachedLimits } from "../probe/limits.ts";
-import { probeMachine } from "../probe/probe.ts";
-import { type MachineLimits, type Profile } from "../../profiles/schema.ts";
+import { type FixtureSpec } from "../../fixtures/generate.ts";
+import type { MachineLimits, Profile } from "../../profiles/schema.ts";
 import { readProfile } from "../../profiles/files.ts";
-import { strategyNames } from "../strategies/registry.ts";
-import { cudaAvailability, CudaTarget } from "../targets/cuda.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import { parseSize } from "../util/size.ts";
 import {
+  type CheckInput,
   type CheckStep,
-  evaluateGoals,
   type PeersResult,
   renderResults,
+  verdict,
 } from "./gpu_check_report.ts";
-import {
-  COMPUTE_APPS_FIELDS,
-  formatSection,
-  GPU_QUERY_FIELDS,
-  gpuQueryArgs,
-  runNvidiaSmi,
-} from "../gpu/nvidia_smi.ts";
+import type { DeviceFinding, FixtureRequest, ProbeRequest } from "./_gpu_check_step.ts";
+import { type Ended, runWithDeadline } from "./gpu_check_spawn.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE_ROOT = Deno.env.get("WEIGHTBENCH_CACHE") ?? join(ROOT, "fixtures/.cache");
-/** The tests that need a GPU (each also runs its fake-driver half). */
-const GPU_TESTS = [
-  "bench/ffi/cuda_test.ts",
-  "bench/ffi/nvml_test.ts",
+/** The tests that need a GPU or NVIDIA's libraries (each also runs its GPU-less half). */
+export const GPU_TESTS = [
+  "bench/ffi/",
   "bench/gpu/",
   "bench/targets/cuda_test.ts",
+  "bench/targets/registry_test.ts",
   "bench/probe/device_test.ts",
+  "bench/strategies/gds_test.ts",
 ];
-/** Flags of every Deno subprocess. */
-const PERMISSIONS = [
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
+/** The whole check's time, in seconds, under a 590-second limit. @default 540 */
+export const DEFAULT_BUDGET_S = 540;
+/** Seconds kept back for the last summary. @default 5 */
+const SUMMARY_S = 5;
+/** The large fixture on a GPU. @default 8704 MiB */
+export const GPU_LARGE_BYTES = 8704 * 2 ** 20;
+/** The large fixture of a rehearsal without a GPU. @default 1 GiB */
+export const REHEARSAL_LARGE_BYTES = 2 ** 30;
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    out: { type: "string" },
-    budget: { type: "string", default: "480" },
-    size: { type: "string", default: "8704MiB" },
-  },
-});
+const USAGE =
+  `Usage: deno task gpu-check [--out DIR] [--budget SECONDS] [--size SIZE] [--steps LIST]
+
+On a GPU machine, proves in one run everything the CUDA work needs: the device
+and nvidia-smi, the GPU tests, the probe, a large scenario and the quick one on
+cuda:0, and the peers (safetensors, torch.load, raw copies) on the same file,
+with a table of ratios and each goal marked PASS or FAIL. Without a GPU the
+steps run on host as a rehearsal. Every step has its own deadline; the summary
+is rewritten after each, so a run killed at any moment keeps what finished.
+
+Options:
+  --out DIR          output folder (default: $OUT, else profiles/gpu-check/<time>)
+  --budget SECONDS   time for the whole check (default: ${DEFAULT_BUDGET_S})
+  --size SIZE        the large fixture (default: 8704MiB on a GPU, 1GiB without)
+  --steps LIST       only these steps, comma-separated
+  -h, --help         show this help
+
+Exit code: 0 every goal met and every step ok; 1 a goal failed or a step did
+not finish; 2 bad flags; 3 no GPU here.`;
+
+if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+
+function parseFlagsOrExit() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        out: { type: "string" },
+        budget: { type: "string", default: String(DEFAULT_BUDGET_S) },
+        size: { type: "string" },
+        steps: { type: "string" },
+      },
+    });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message.split("\n")[0]}`);
+    Deno.exit(2);
+  }
+}
+const { values: flags } = parseFlagsOrExit();
 const OUT = resolve(
   flags.out ?? Deno.env.get("OUT") ??
     join(ROOT, "profiles/gpu-check", new Date().toISOString().replace(/[:.]/g, "-")),
 );
 const BUDGET_S = Number(flags.budget);
-const LARGE_BYTES = parseSize(flags.size!) ?? 8704 << 20;
+if (!Number.isFinite(BUDGET_S) || BUDGET_S < 10) {
+  console.error(`error: Invalid --budget "${flags.budget}": expected seconds, at least 10`);
+  Deno.exit(2);
+}
 const began = performance.now();
-const steps: CheckStep[] = [];
-const recordings: string[] = [];
 await Deno.mkdir(OUT, { recursive: true });
 const logFile = join(OUT, "check-log.txt");
 await Deno.writeTextFile(logFile, "");
@@ -104,428 +139,536 @@ function left(): number {
   return BUDGET_S - elapsed();
 }
 
-/** Prints `text` with the time, and keeps it in check-log.txt. */
+/** Prints `text` with the time, and appends it to check-log.txt as it comes. */
 function log(text: string): void {
   const line = `[${elapsed().toFixed(1).padStart(6)}s] ${text}`;
   console.log(line);
   Deno.writeTextFileSync(logFile, `${line}\n`, { append: true });
 }
 
-/** Runs `work` as a step of at most `seconds`; records how it went. */
-async function step<T>(
-  name: string,
-  seconds: number,
-  work: (signal: AbortSignal) => Promise<T>,
-): Promise<T | undefined> {
-  const limit = Math.min(seconds, left() - 5);
-  if (limit < 5) {
-    steps.push({ name, state: "skipped", seconds: 0, note: "no time left in the budget" });
-    log(`SKIP ${name}: no time left`);
-    return undefined;
-  }
-  log(`==> ${name} (at most ${limit.toFixed(0)} s)`);
-  const start = performance.now();
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`${name}: over its ${limit.toFixed(0)} s`)),
-    limit * 1000,
+// ---- the state the summary is made of ----
+
+const state: {
+  device: string;
+  gpu: boolean;
+  limits: MachineLimits | null;
+  peers: PeersResult | null;
+  large: Profile | null;
+  quick: Profile | null;
+  steps: CheckStep[];
+} = {
+  device: "not asked yet",
+  gpu: false,
+  limits: null,
+  peers: null,
+  large: null,
+  quick: null,
+  steps: [],
+};
+
+/** Rewrites summary.json and results.md with what is known now (atomically). */
+async function writeSummary(): Promise<void> {
+  const input: CheckInput = { ...state };
+  const decided = verdict(input);
+  await writeFileAtomic(join(OUT, "results.md"), renderResults(input));
+  await writeFileAtomic(
+    join(OUT, "summary.json"),
+    `${
+      JSON.stringify(
+        {
+          device: state.device,
+          gpu: state.gpu,
+          verdict: decided.text,
+          exitCode: decided.code,
+          elapsedSeconds: Math.round(elapsed() * 10) / 10,
+          budgetSeconds: BUDGET_S,
+          steps: state.steps,
+        },
+        null,
+        2,
+      )
+    }\n`,
   );
-  try {
-    const result = await work(controller.signal);
-    const took = (performance.now() - start) / 1000;
-    steps.push({ name, state: "ok", seconds: took });
-    log(`<== ${name}: ok in ${took.toFixed(1)} s`);
-    return result;
-  } catch (error) {
-    const took = (performance.now() - start) / 1000;
-    const note = error instanceof Error ? error.message.split("\n")[0]! : String(error);
-    steps.push({ name, state: "failed", seconds: took, note });
-    log(`<== ${name}: FAILED in ${took.toFixed(1)} s: ${note}`);
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
-/** Runs a command, streaming its output into the log; resolves to its exit code and output. */
-async function run(
+// ---- subprocesses with deadlines ----
+
+/** Whether a subprocess of the step running now was stopped at its deadline. */
+let stepTimedOut = false;
+
+/**
+ * Runs `command args…` from the project root with at most `limitS` seconds
+ * (see {@link runWithDeadline}); every line of output goes to the log as it
+ * comes (and, raw, to `stream` when given).
+ */
+async function spawn(
   command: string,
   args: readonly string[],
-  signal: AbortSignal,
-  options: { quiet?: boolean; env?: Record<string, string> } = {},
-): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(command, {
-    args: [...args],
+  limitS: number,
+  options: { env?: Record<string, string>; stream?: string; quiet?: boolean } = {},
+): Promise<Ended> {
+  const ended = await runWithDeadline(command, args, {
+    limitS,
     cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    ...(options.env && { env: options.env }),
-  }).spawn();
-  const kill = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  };
-  signal.addEventListener("abort", kill, { once: true });
-  let output = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let pending = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      output += chunk;
-      pending += chunk;
-      const lines = pending.split("\n");
-      pending = lines.pop()!;
-      if (!options.quiet) { for (const line of lines) log(`    ${line}`); }
-    }
-    if (pending && !options.quiet) log(`    ${pending}`);
-  };
-  try {
-    const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
-    if (signal.aborted) throw signal.reason;
-    return { code: status.code, output };
-  } finally {
-    signal.removeEventListener("abort", kill);
-  }
+    env: {
+      NO_COLOR: "1",
+      CUFILE_LOGFILE_PATH: join(OUT, "cufile.log"),
+      // the probe's limits, which the bench runs rate against, stay in the output folder
+      WEIGHTBENCH_LIMITS: join(OUT, "limits"),
+      ...options.env,
+    },
+    ...(options.stream === undefined ? {} : { stream: options.stream }),
+    ...(options.quiet ? {} : { onLine: (line: string) => log(`    ${line}`) }),
+  });
+  if (ended.timedOut) stepTimedOut = true;
+  return ended;
 }
 
-/** `deno run` of the weightbench CLI. */
-function bench(args: readonly string[], signal: AbortSignal, quiet = false) {
-  return run(Deno.execPath(), ["run", ...PERMISSIONS, "bench/main.ts", ...args], signal, { quiet });
-}
-
-// ---- 1. nvidia-smi ----
-
-let device = "unknown GPU";
-await step("nvidia-smi", 30, async () => {
-  const plain = await runNvidiaSmi([]);
-  if (!plain.ok) throw new Error(plain.reason);
-  for (const line of plain.stdout.trimEnd().split("\n")) log(`    ${line}`);
-  recordings.push(formatSection("nvidia-smi", plain.stdout));
-  const queries = [
-    gpuQueryArgs(GPU_QUERY_FIELDS, false),
-    gpuQueryArgs(GPU_QUERY_FIELDS, true),
-    gpuQueryArgs([
-      "index",
-      "name",
-      "memory.total",
-      "memory.reserved",
-      "pcie.link.gen.gpucurrent",
-      "pcie.link.gen.hostmax",
-      "power.draw",
-      "clocks.sm",
-    ]),
-    [`--query-compute-apps=${COMPUTE_APPS_FIELDS.join(",")}`, "--format=csv,noheader,nounits"],
+/** `deno run -P=<set> <script> …` with the same Deno. */
+function denoRun(set: string, script: string, args: readonly string[], v8gc = false): string[] {
+  return [
+    "run",
+    "-q",
+    "--no-prompt",
+    `-P=${set}`,
+    ...(v8gc ? ["--v8-flags=--expose-gc"] : []),
+    script,
+    ...args,
   ];
-  for (const args of queries) {
-    const result = await runNvidiaSmi(args);
-    recordings.push(
-      formatSection(
-        `nvidia-smi ${args.join(" ")}`,
-        result.ok ? result.stdout : `# ${result.reason}\n`,
-      ),
-    );
-  }
-  // A compute app holding memory: this process, through the cuda target.
-  const cuda = cudaAvailability();
-  if (!cuda.available) throw new Error(cuda.reason);
-  device = `${cuda.devices[0]!.name} (${cuda.devices[0]!.pciBusId}), CUDA driver ${cuda.version}`;
-  {
-    using target = CudaTarget.open(0, { sampler: false });
-    const buffer = target.allocate(1 << 30);
-    device =
-      `${target.info.name} (${target.info.pciBusId}), driver ${target.info.driver}, CUDA ${target.info.cudaDriverVersion}, PCIe gen ${
-        target.info.pcieLinkGeneration ?? "?"
-      } x${target.info.pcieLinkWidth ?? "?"}`;
-    for (const units of [true, false]) {
-      const args = [
-        `--query-compute-apps=${COMPUTE_APPS_FIELDS.join(",")}`,
-        `--format=csv,noheader${units ? "" : ",nounits"}`,
-      ];
-      const result = await runNvidiaSmi(args);
-      recordings.push(
-        formatSection(
-          `nvidia-smi ${args.join(" ")}`,
-          result.ok ? result.stdout : `# ${result.reason}\n`,
-        ),
-      );
-    }
-    target.free(buffer);
-  }
-  log(`device: ${device}`);
-  await Deno.writeTextFile(
-    join(OUT, "nvidia-smi.txt"),
-    `# weightbench nvidia-smi recording\n# recorded by bench/cli/gpu_check_command.ts on ${device}, ${
-      new Date().toISOString()
-    }\n${recordings.join("")}`,
-  );
-});
-const memoryAtStart = nvmlUsedBytes();
+}
 
-// ---- 2. the GPU tests, and a bad ordinal through the CLI ----
-
-await step("GPU tests", 150, async (signal) => {
-  const { code, output } = await run(
+/** One of the `_gpu_check_step.ts` steps, with the permissions of `set`. */
+function stepScript(set: string, args: readonly string[], limitS: number): Promise<Ended> {
+  return spawn(
     Deno.execPath(),
-    ["test", "--no-check", ...PERMISSIONS, ...GPU_TESTS],
-    signal,
-    { quiet: true, env: { NO_COLOR: "1" } },
+    denoRun(set, "bench/cli/_gpu_check_step.ts", [args[0]!, OUT, ...args.slice(1)]),
+    limitS,
   );
-  await Deno.writeTextFile(join(OUT, "tests.txt"), output);
-  const plain = output;
-  for (const line of plain.split("\n")) {
-    if (
-      /^GPU: |FAILED|^(ok|FAILED) \|/.test(line) ||
-      /^\s{2}\S/.test(line) && /GB\/s|sampler|waits/.test(line)
-    ) {
-      log(`    ${line}`);
-    }
-  }
-  const ignoredGpu = plain.split("\n").filter((l) => /^GPU: .*\(skipped/.test(l));
-  if (code !== 0) throw new Error(`deno test exited with ${code} (see tests.txt)`);
-  if (ignoredGpu.length > 0) throw new Error(`${ignoredGpu.length} GPU tests were skipped`);
-});
-
-await step("bad ordinal through the CLI (exit 2)", 30, async (signal) => {
-  const tiny = join(ROOT, "fixtures/testdata/tiny.safetensors");
-  const { code, output } = await bench(
-    [
-      "bench",
-      "--weights",
-      tiny,
-      "--target",
-      "cuda:99",
-      "--runs",
-      "1",
-      "--warmup",
-      "0",
-      "--no-probe",
-    ],
-    signal,
-  );
-  if (code !== 2 || !/does not exist: this machine has \d+ CUDA device/.test(output)) {
-    throw new Error(`exit ${code}: ${output.trim().split("\n").at(-1)}`);
-  }
-});
-
-// ---- 3. the large fixture and the probe ----
-
-const largeSpec: FixtureSpec = {
-  layout: "llama-3-8b",
-  size: LARGE_BYTES,
-  dtype: "BF16",
-  shards: 1,
-};
-const largeDir = await step("large fixture", 240, async () => {
-  await Deno.mkdir(FIXTURE_ROOT, { recursive: true });
-  const free = freeBytes(FIXTURE_ROOT);
-  if (free < LARGE_BYTES * 2.3) {
-    throw new Error(
-      `${free} bytes free in ${FIXTURE_ROOT}: not enough for the fixture and its .pt copy`,
-    );
-  }
-  let shown = 0;
-  const dir = await ensureFixture(largeSpec, FIXTURE_ROOT, {
-    onProgress: (done, total) => {
-      if (done - shown >= total / 4 || done === total) {
-        shown = done;
-        log(`    fixture ${(done / 2 ** 30).toFixed(1)} / ${(total / 2 ** 30).toFixed(1)} GiB`);
-      }
-    },
-  });
-  log(`    ${dir}`);
-  return dir;
-});
-const largeFile = largeDir && join(largeDir, "model.safetensors");
-
-const limits = await step("probe (storage, memory, cuda:0 links)", 120, async (signal) => {
-  const { limits, trials } = await probeMachine({
-    path: largeDir ?? FIXTURE_ROOT,
-    ...(largeFile ? { files: [largeFile] } : { probeFileBytes: 1 << 30 }),
-    blockSizes: [1 << 20, 4 << 20, 16 << 20, 64 << 20],
-    depths: [1, 4, 16, 32],
-    signal,
-    onStep: (s) => {
-      if (s.step === "cold") {
-        log(
-          `    O_DIRECT ${s.trial.blockSize >> 20} MiB × ${s.trial.depth}: ${
-            s.trial.gbps.toFixed(2)
-          } GB/s`,
-        );
-      } else if (s.step !== "write") log(`    ${s.step}${"id" in s ? ` ${s.id}` : ""}`);
-    },
-  });
-  await writeCachedLimits(limits); // the bench runs below rate their cases against these
-  await Deno.writeTextFile(
-    join(OUT, "probe.json"),
-    `${JSON.stringify({ ...limits, trials }, null, 2)}\n`,
-  );
-  log(
-    `    ${
-      JSON.stringify({
-        storage: limits.storage,
-        memoryCopyGBps: limits.memoryCopyGBps,
-        devices: limits.devices,
-      })
-    }`,
-  );
-  return limits as MachineLimits;
-});
-
-// ---- 4. the peers ----
-
-const peers = largeFile
-  ? await step("peers (safetensors, torch.load, raw copies)", 200, async (signal) => {
-    const out = join(await Deno.makeTempDir(), "peers.json");
-    const { code } = await run(
-      "python3",
-      [
-        "tools/gpu_peers.py",
-        "--safetensors",
-        largeFile,
-        "--pt",
-        join(largeDir!, "model.pt"),
-        "--out",
-        out,
-      ],
-      signal,
-      { env: { PYTHONUNBUFFERED: "1" } },
-    );
-    if (code !== 0) throw new Error(`peers.py exited with ${code}`);
-    return JSON.parse(await Deno.readTextFile(out)) as PeersResult;
-  })
-  : undefined;
-
-// ---- 5. the scenarios on cuda:0 ----
-
-const help = await step("bench --help", 20, (signal) => bench(["bench", "--help"], signal, true));
-const sampledVerify = help?.output.includes("--verify") ?? false;
-
-/** Runs `args` through the CLI into a fresh folder and reads back the profile it wrote. */
-async function runScenario(args: string[], signal: AbortSignal): Promise<Profile> {
-  const dir = await Deno.makeTempDir({ prefix: "weightbench-gpu-check-" });
-  const { code, output } = await bench(["bench", ...args, "--out", dir], signal);
-  const path = /^profile: (.+\.json)$/m.exec(output)?.[1];
-  if (!path) throw new Error(`bench exited with ${code} and wrote no profile`);
-  const profile = await readProfile(path);
-  if (code !== 0) log(`    bench exited with ${code}: some case failed (see the profile)`);
-  return profile;
 }
 
-const large = largeDir
-  ? await step(
-    "large scenario on cuda:0, cold and warm",
-    Math.max(60, left() - 100),
-    async (signal) => {
-      const runs = left() > 330 ? 2 : 1;
-      const wanted: (string | { name: string; options: Record<string, unknown> })[] = [
-        "full-read",
-        "mmap",
-        { name: "pinned", options: { staging: "reused" } },
-        { name: "streamed", options: { staging: "reused" } },
-        { name: "streamed", options: { staging: "reused", readers: 16, buffers: 4 } },
-        { name: "streamed", options: { staging: "reused", direct: true } },
-        "direct",
-      ];
-      const known = new Set(strategyNames());
-      const strategies = wanted.filter((s) => known.has(typeof s === "string" ? s : s.name));
-      if (strategies.length < wanted.length) {
-        log(`    not registered (bench/strategies/registry.ts), left out: ${
-          wanted.filter((s) => !strategies.includes(s)).map((s) =>
-            JSON.stringify(s)
-          ).join(", ")
-        }`);
-      }
-      const scenario = join(await Deno.makeTempDir(), "gpu-large.json");
-      await Deno.writeTextFile(
-        scenario,
-        JSON.stringify({
-          name: "gpu-large",
-          description:
-            `bench/cli/gpu_check_command.ts: a ${flags.size} Llama-3-8B-layout model in one file, every GPU path`,
-          weights: [{ fixture: { ...largeSpec, size: flags.size } }],
-          strategies,
-          targets: ["cuda:0"],
-          cache: ["cold", "warm"],
-          runs,
-          warmup: 1,
-        }),
-      );
-      log(`    ${runs} timed sample(s) per case${sampledVerify ? ", sampled verification" : ""}`);
-      const profile = await runScenario(
-        ["--scenario", scenario, ...(sampledVerify ? ["--verify", "sampled"] : [])],
-        signal,
-      );
-      await Deno.writeTextFile(
-        join(OUT, "profile-large.json"),
-        `${JSON.stringify(profile, null, 2)}\n`,
-      );
-      return profile;
-    },
-  )
-  : undefined;
-
-const quick = await step("quick scenario on cuda:0", Math.max(30, left() - 25), async (signal) => {
-  const profile = await runScenario(
-    ["--scenario", "quick", "--target", "cuda:0", "--runs", "3", "--warmup", "1"],
-    signal,
-  );
-  await Deno.writeTextFile(
-    join(OUT, "profile-quick.json"),
-    `${JSON.stringify(profile, null, 2)}\n`,
-  );
-  return profile;
-});
-
-// ---- 6. memory back where it was, the report, the table ----
-
-const memoryAtEnd = nvmlUsedBytes();
-if (memoryAtStart !== undefined && memoryAtEnd !== undefined) {
-  const grown = memoryAtEnd - memoryAtStart;
-  steps.push({
-    name: "device memory back to its level at the start",
-    state: grown <= 64 << 20 ? "ok" : "failed",
-    seconds: 0,
-    note: `NVML used ${memoryAtStart} → ${memoryAtEnd} bytes`,
-  });
-}
-
-const profiles = [large, quick].filter((p): p is Profile => p !== undefined);
-if (profiles.length > 0) {
-  await step("HTML report", 30, async () => {
-    const report = buildReport(profiles.map((profile) => ({ profile })));
-    await Deno.writeTextFile(join(OUT, "report.html"), renderHtml(report, await loadAssets()));
-  });
-}
-
-const input = {
-  device,
-  limits: limits ?? null,
-  peers: peers ?? null,
-  large: large ?? null,
-  quick: quick ?? null,
-  steps,
-};
-const results = renderResults(input);
-await Deno.writeTextFile(join(OUT, "results.md"), results);
-for (const line of results.trimEnd().split("\n")) log(line);
-const goals = evaluateGoals(input);
-const failedSteps = steps.filter((s) => s.state !== "ok");
-log(`output: ${OUT} (${[...Deno.readDirSync(OUT)].map((e) => e.name).sort().join(", ")})`);
-log(
-  `${
-    goals.filter((g) => g.pass).length
-  } of ${goals.length} goals passed; ${failedSteps.length} step(s) not ok; ${
-    elapsed().toFixed(0)
-  } s`,
-);
-Deno.exit(goals.every((g) => g.pass) && failedSteps.length === 0 ? 0 : 1);
-
-/** Device 0's memory in use by NVML, or undefined without NVML. */
-function nvmlUsedBytes(): number | undefined {
+/** A JSON file a step wrote into the output folder, or undefined where it did not. */
+async function readJson<T>(name: string): Promise<T | undefined> {
   try {
-    using nvml = Nvml.open();
-    return nvml.device(0).memory().used;
+    return JSON.parse(await Deno.readTextFile(join(OUT, name))) as T;
   } catch {
     return undefined;
   }
 }
+
+/** The newest profile a bench run left in `dir` (complete, interrupted, or journaled while running). */
+async function profileIn(dir: string): Promise<{ profile: Profile; path: string } | undefined> {
+  let newest: { path: string; mtime: number } | undefined;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.endsWith(".json") || entry.name.startsWith(".")) continue;
+      const path = join(dir, entry.name);
+      const mtime = (await Deno.stat(path)).mtime?.getTime() ?? 0;
+      if (!newest || mtime > newest.mtime) newest = { path, mtime };
+    }
+  } catch {
+    return undefined;
+  }
+  return newest && { profile: await readProfile(newest.path), path: newest.path };
+}
+
+// ---- steps ----
+
+/** What a step's work says of itself; `skip` where there was nothing to run it on. */
+interface Outcome {
+  readonly ok: boolean;
+  readonly skip?: boolean;
+  readonly note?: string;
+  readonly files?: readonly string[];
+}
+
+/** A step of the plan: `cap` its longest, `keep` the seconds it wants kept for it by those before. */
+interface PlannedStep {
+  readonly key: string;
+  readonly name: string;
+  readonly cap: number;
+  readonly keep: number;
+  readonly run: (limitS: number) => Promise<Outcome>;
+}
+
+const wanted = flags.steps === undefined ? undefined : new Set(flags.steps.split(","));
+let largeDir: string | undefined;
+let largeSpec: FixtureSpec | undefined;
+const profilePaths: string[] = [];
+
+/** The device step's finding, read back after it ran (or the reason it has none). */
+async function deviceStep(limitS: number): Promise<Outcome> {
+  const ended = await stepScript("gpu-check", ["device"], limitS);
+  const finding = await readJson<DeviceFinding>("device.json");
+  if (!finding) {
+    state.device = ended.timedOut
+      ? `the device did not answer in ${limitS.toFixed(0)} s`
+      : `the device step exited with ${ended.code}`;
+    return { ok: false, note: state.device };
+  }
+  state.device = finding.device;
+  state.gpu = finding.gpu;
+  memoryAtStart = finding.usedBytes;
+  return {
+    ok: true,
+    note: finding.gpu
+      ? `${finding.device}; nvidia-smi ${finding.nvidiaSmi}`
+      : `no GPU: ${finding.device}; nvidia-smi: ${finding.nvidiaSmi}`,
+    files: ["device.json", ...(finding.nvidiaSmi === "ran" ? ["nvidia-smi.txt"] : [])],
+  };
+}
+let memoryAtStart: number | null = null;
+
+async function testsStep(limitS: number): Promise<Outcome> {
+  const stream = join(OUT, "tests.txt");
+  await Deno.writeTextFile(stream, "");
+  const ended = await spawn(
+    Deno.execPath(),
+    ["test", "-q", "--no-prompt", "--no-check", "-P=test", ...GPU_TESTS],
+    limitS,
+    { stream, quiet: true },
+  );
+  const lines = ended.output.split("\n");
+  for (const line of lines) {
+    if (/^GPU: |\(skipped: |FAILED|^(ok|FAILED) \|/.test(line)) log(`    ${line}`);
+  }
+  const skippedGpu =
+    lines.filter((l) => /\(skipped: (no GPU|no usable CUDA driver|no CUDA driver|no NVML)/.test(l))
+      .length;
+  const summary = lines.find((l) => /^(ok|FAILED) \|/.test(l)) ?? "no summary line";
+  if (ended.timedOut) {
+    return {
+      ok: false,
+      note: `stopped at ${limitS.toFixed(0)} s: ${summary}`,
+      files: ["tests.txt"],
+    };
+  }
+  if (ended.code !== 0) {
+    return {
+      ok: false,
+      note: `deno test exited with ${ended.code}: ${summary}`,
+      files: ["tests.txt"],
+    };
+  }
+  if (state.gpu && skippedGpu > 0) {
+    return {
+      ok: false,
+      note: `${skippedGpu} GPU tests were skipped: ${summary}`,
+      files: ["tests.txt"],
+    };
+  }
+  return {
+    ok: true,
+    note: `${summary}${state.gpu ? "" : `; ${skippedGpu} GPU tests skipped: no GPU here`}`,
+    files: ["tests.txt"],
+  };
+}
+
+async function cliStep(limitS: number): Promise<Outcome> {
+  const tiny = join(ROOT, "fixtures/testdata/tiny.safetensors");
+  const wrong: string[] = [];
+  for (const dry of [true, false]) {
+    const ended = await spawn(
+      Deno.execPath(),
+      denoRun("measure", "bench/main.ts", [
+        "bench",
+        "--weights",
+        tiny,
+        "--target",
+        "cuda:99",
+        "--no-probe",
+        ...(dry ? ["--dry-run"] : ["--runs", "1", "--warmup", "0", "--out", join(OUT, "cli")]),
+      ]),
+      limitS / 2,
+    );
+    const lines = ended.output.trim().split("\n");
+    if (
+      ended.code !== 2 || lines.length !== 1 ||
+      !/^error: Target "cuda:99" (does not exist|is not available): /.test(lines[0]!)
+    ) {
+      wrong.push(`${dry ? "with" : "without"} --dry-run: exit ${ended.code}: ${lines.at(-1)}`);
+    }
+  }
+  return wrong.length === 0
+    ? { ok: true, note: "exit 2 with one line, with and without --dry-run" }
+    : { ok: false, note: wrong.join("; ") };
+}
+
+async function fixtureStep(limitS: number): Promise<Outcome> {
+  const size = flags.size !== undefined
+    ? parseSize(flags.size)
+    : state.gpu
+    ? GPU_LARGE_BYTES
+    : REHEARSAL_LARGE_BYTES;
+  if (size === undefined) return { ok: false, note: `Invalid --size "${flags.size}"` };
+  largeSpec = { layout: "llama-3-8b", size, dtype: "BF16", shards: 1 };
+  const request: FixtureRequest = { spec: largeSpec, root: FIXTURE_ROOT, spareBytes: size * 1.3 };
+  const ended = await stepScript("measure", ["fixture", JSON.stringify(request)], limitS);
+  largeDir = (await readJson<{ dir: string }>("fixture.json"))?.dir;
+  if (!largeDir) {
+    return {
+      ok: false,
+      note: ended.timedOut
+        ? `not done in ${limitS.toFixed(0)} s`
+        : `exit ${ended.code}: ${ended.output.trim().split("\n").at(-1)}`,
+    };
+  }
+  return {
+    ok: true,
+    note: `${(size / 2 ** 30).toFixed(2)} GiB in ${largeDir}`,
+    files: ["fixture.json"],
+  };
+}
+
+async function probeStep(limitS: number): Promise<Outcome> {
+  if (!largeDir) return { ok: false, note: "no large fixture to probe on" };
+  const request: ProbeRequest = {
+    path: largeDir,
+    files: [join(largeDir, "model.safetensors")],
+    blockSizes: [1 << 20, 4 << 20, 16 << 20, 64 << 20],
+    depths: [1, 4, 16, 32],
+    deviceBytes: state.gpu ? 1 << 30 : 64 << 20,
+  };
+  const ended = await stepScript("measure", ["probe", JSON.stringify(request)], limitS);
+  const probe = await readJson<MachineLimits>("probe.json");
+  if (!probe) {
+    return {
+      ok: false,
+      note: ended.timedOut ? `not done in ${limitS.toFixed(0)} s` : `exit ${ended.code}`,
+    };
+  }
+  state.limits = probe;
+  return {
+    ok: true,
+    note: probe.devicesUnavailable ?? `${probe.devices.length} device(s) measured`,
+    files: ["probe.json"],
+  };
+}
+
+/** Runs a scenario through the CLI into `OUT/<label>/` and reads back whatever profile it left. */
+async function scenarioStep(
+  label: "large" | "quick",
+  args: readonly string[],
+  limitS: number,
+): Promise<Outcome> {
+  const dir = join(OUT, label);
+  await Deno.mkdir(dir, { recursive: true });
+  const ended = await spawn(
+    Deno.execPath(),
+    denoRun("measure", "bench/main.ts", ["bench", ...args, "--out", dir], true),
+    limitS,
+  );
+  let left: { profile: Profile; path: string } | undefined;
+  try {
+    left = await profileIn(dir);
+  } catch (error) {
+    return { ok: false, note: `its profile does not read back: ${(error as Error).message}` };
+  }
+  if (!left) return { ok: false, note: `bench exited with ${ended.code} and left no profile` };
+  state[label] = left.profile;
+  profilePaths.push(left.path);
+  const file = left.path.slice(OUT.length + 1);
+  const cases = left.profile.cases;
+  const note = `${cases.filter((c) => c.state === "completed").length} completed, ${
+    cases.filter((c) => c.state === "skipped").length
+  } skipped, ${
+    cases.filter((c) => c.state === "errored").length
+  } errored; run ${left.profile.run.state}`;
+  if (ended.timedOut) return { ok: false, note: `stopped at its deadline: ${note}`, files: [file] };
+  return { ok: ended.code === 0 && cases.every((c) => c.state !== "errored"), note, files: [file] };
+}
+
+async function largeStep(limitS: number): Promise<Outcome> {
+  if (!largeDir || !largeSpec) return { ok: false, note: "no large fixture" };
+  const strategies = [
+    { name: "streamed", options: { staging: "reused" } },
+    { name: "pinned", options: { staging: "reused" } },
+    "full-read",
+    "mmap",
+    "direct",
+    { name: "streamed", options: { staging: "reused", readers: 16, buffers: 4 } },
+    { name: "streamed", options: { staging: "reused", direct: true } },
+    { name: "gds", options: { allowCompat: true } },
+  ];
+  const scenario = join(OUT, "large", "scenario.json");
+  await Deno.mkdir(join(OUT, "large"), { recursive: true });
+  await Deno.writeTextFile(
+    scenario,
+    JSON.stringify({
+      name: "gpu-large",
+      description: "deno task gpu-check: one large Llama-3-8B-layout file through every GPU path",
+      weights: [{ fixture: largeSpec }],
+      strategies,
+      targets: [state.gpu ? "cuda:0" : "host"],
+      cache: ["cold", "warm"],
+      runs: 2,
+      warmup: 1,
+    }),
+  );
+  return await scenarioStep("large", ["--scenario", scenario, "--verify", "sampled"], limitS);
+}
+
+async function peersStep(limitS: number): Promise<Outcome> {
+  if (!largeDir) return { ok: false, note: "no large fixture" };
+  const out = join(OUT, "peers.json");
+  const ended = await spawn(
+    "python3",
+    [
+      "tools/gpu_peers.py",
+      "--safetensors",
+      join(largeDir, "model.safetensors"),
+      "--pt",
+      join(largeDir, "model.pt"),
+      "--out",
+      out,
+    ],
+    limitS,
+    { env: { PYTHONUNBUFFERED: "1" } },
+  );
+  const peers = await readJson<PeersResult>("peers.json");
+  if (peers) state.peers = peers;
+  const errors = peers?.errors ?? [];
+  if (!peers) {
+    return {
+      ok: false,
+      note: ended.timedOut ? `nothing measured in ${limitS.toFixed(0)} s` : `exit ${ended.code}`,
+    };
+  }
+  const note = `${Object.keys(peers.loads ?? {}).length} loaders; ${errors.length} error(s)${
+    errors[0] ? `: ${errors[0]}` : ""
+  }`;
+  if (ended.timedOut) {
+    return { ok: false, note: `stopped at its deadline: ${note}`, files: ["peers.json"] };
+  }
+  return { ok: ended.code === 0 && errors.length === 0, note, files: ["peers.json"] };
+}
+
+async function quickStep(limitS: number): Promise<Outcome> {
+  return await scenarioStep(
+    "quick",
+    [
+      "--scenario",
+      "quick",
+      "--target",
+      state.gpu ? "cuda:0" : "host",
+      "--runs",
+      "3",
+      "--warmup",
+      "1",
+    ],
+    limitS,
+  );
+}
+
+async function memoryStep(limitS: number): Promise<Outcome> {
+  if (!state.gpu) return { ok: false, skip: true, note: "no GPU here" };
+  await stepScript("gpu-check", ["memory", "memory-at-end"], limitS);
+  const end = (await readJson<{ usedBytes: number | null }>("memory-at-end.json"))?.usedBytes;
+  if (memoryAtStart === null || end === undefined || end === null) {
+    return { ok: false, note: "device memory in use could not be read" };
+  }
+  const grown = end - memoryAtStart;
+  return {
+    ok: grown <= 64 << 20,
+    note: `device memory in use ${memoryAtStart} → ${end} bytes`,
+    files: ["memory-at-end.json"],
+  };
+}
+
+async function reportStep(limitS: number): Promise<Outcome> {
+  if (profilePaths.length === 0) return { ok: false, note: "no profile to report on" };
+  const ended = await stepScript("files", ["report", ...profilePaths], limitS);
+  return ended.code === 0
+    ? { ok: true, files: ["report.html"] }
+    : { ok: false, note: ended.timedOut ? "not done in time" : `exit ${ended.code}` };
+}
+
+/** The plan, most valuable first; `keep` protects the later steps' time from the earlier ones. */
+const PLAN: readonly PlannedStep[] = [
+  { key: "device", name: "device and nvidia-smi", cap: 30, keep: 10, run: deviceStep },
+  { key: "tests", name: "GPU tests", cap: 150, keep: 60, run: testsStep },
+  { key: "cli", name: "unknown ordinal through the CLI (exit 2)", cap: 30, keep: 10, run: cliStep },
+  { key: "fixture", name: "large fixture", cap: 150, keep: 30, run: fixtureStep },
+  {
+    key: "probe",
+    name: "probe (storage, memory, cuda:0 links)",
+    cap: 90,
+    keep: 30,
+    run: probeStep,
+  },
+  { key: "large", name: "large scenario, cold and warm", cap: 300, keep: 60, run: largeStep },
+  {
+    key: "peers",
+    name: "peers (safetensors, torch.load, raw copies)",
+    cap: 150,
+    keep: 45,
+    run: peersStep,
+  },
+  { key: "quick", name: "quick scenario", cap: 120, keep: 40, run: quickStep },
+  {
+    key: "memory",
+    name: "device memory back to its level at the start",
+    cap: 20,
+    keep: 5,
+    run: memoryStep,
+  },
+  { key: "report", name: "HTML report", cap: 30, keep: 5, run: reportStep },
+];
+
+const plan = PLAN.filter((s) => wanted === undefined || wanted.has(s.key) || s.key === "device");
+state.steps = plan.map((s) => ({ name: s.name, state: "pending", seconds: 0 }));
+await writeSummary();
+
+for (const [i, planned] of plan.entries()) {
+  const keep = plan.slice(i + 1).reduce((sum, s) => sum + s.keep, 0);
+  const limit = Math.min(planned.cap, left() - SUMMARY_S - keep);
+  if (limit < 5) {
+    state.steps[i] = {
+      name: planned.name,
+      state: "skipped",
+      seconds: 0,
+      note: "no time left in the budget",
+    };
+    log(`SKIP ${planned.name}: no time left`);
+    await writeSummary();
+    continue;
+  }
+  log(`==> ${planned.name} (at most ${limit.toFixed(0)} s)`);
+  stepTimedOut = false;
+  state.steps[i] = {
+    name: planned.name,
+    state: "running",
+    seconds: 0,
+    note: `started at ${elapsed().toFixed(0)} s`,
+  };
+  await writeSummary();
+  const start = performance.now();
+  let outcome: Outcome;
+  try {
+    outcome = await planned.run(limit);
+  } catch (error) {
+    outcome = {
+      ok: false,
+      note: error instanceof Error ? error.message.split("\n")[0]! : String(error),
+    };
+  }
+  const took = (performance.now() - start) / 1000;
+  state.steps[i] = {
+    name: planned.name,
+    state: outcome.ok ? "ok" : outcome.skip ? "skipped" : stepTimedOut ? "timed out" : "failed",
+    seconds: Math.round(took * 10) / 10,
+    ...(outcome.note === undefined ? {} : { note: outcome.note }),
+    ...(outcome.files === undefined ? {} : { files: outcome.files }),
+  };
+  log(
+    `<== ${planned.name}: ${state.steps[i]!.state} in ${took.toFixed(1)} s${
+      outcome.note ? `: ${outcome.note}` : ""
+    }`,
+  );
+  await writeSummary();
+}
+
+const decided = verdict({ ...state });
+for (const line of renderResults({ ...state }).trimEnd().split("\n")) log(line);
+log(`output: ${OUT} (${[...Deno.readDirSync(OUT)].map((e) => e.name).sort().join(", ")})`);
+log(`${decided.text}; ${elapsed().toFixed(0)} s of ${BUDGET_S}`);
+Deno.exit(decided.code);

@@ -1,8 +1,15 @@
 /**
- * The pure part of `check.ts`: from the probe's limits, the peers' timings
- * and the profiles of the runs on `cuda:0`, the table of ratios and the
- * PASS/FAIL of each goal, as markdown. No I/O, so it is tested with made-up
- * numbers where there is no GPU.
+ * The pure part of `deno task gpu-check` (`gpu_check_command.ts`): from the
+ * steps so far, the probe's limits, the peers' timings and the profiles of
+ * the runs on `cuda:0`, the table of ratios, the PASS/FAIL of each goal, what
+ * was not measured and why, and the verdict with its exit code, as markdown.
+ * No I/O, so it is tested with made-up numbers where there is no GPU; the
+ * check rewrites its summary with it after every step, so a check killed
+ * part-way leaves a summary of what it had.
+ *
+ * Exit codes ({@link verdict}): 0 every goal met and every step ok; 1 a goal
+ * failed, or a step failed or ran out of time; 3 no GPU here (nothing on
+ * `cuda:0` was measured; the steps ran on `host` as a rehearsal).
  *
  * @module
  */
@@ -40,17 +47,28 @@ export interface PeersResult {
   readonly errors?: readonly string[];
 }
 
+/**
+ * How a step went: `ok`; `failed`; `timed out` (stopped at its deadline:
+ * what it wrote before is kept); `skipped` (no time left, or nothing to run
+ * it on); `running` and `pending` in a summary written while the check runs.
+ */
+export type StepState = "ok" | "failed" | "timed out" | "skipped" | "running" | "pending";
+
 /** One step of the check and how it went. */
 export interface CheckStep {
   readonly name: string;
-  readonly state: "ok" | "failed" | "skipped";
+  readonly state: StepState;
   readonly seconds: number;
   readonly note?: string;
+  /** What it wrote into the output folder. */
+  readonly files?: readonly string[];
 }
 
 /** Everything the summary is made of. */
 export interface CheckInput {
   readonly device: string;
+  /** Whether a GPU answered; without one every step is a rehearsal on `host`. */
+  readonly gpu: boolean;
   readonly limits: MachineLimits | null;
   readonly peers: PeersResult | null;
   readonly large: Profile | null;
@@ -169,11 +187,18 @@ export function renderResults(input: CheckInput): string {
   const limits = input.limits;
   const device = limits?.devices.find((d) => d.id === "cuda:0");
   const peers = input.peers;
+  const decided = verdict(input);
   lines.push(`# weightbench gpu-check`, "", `Device: ${input.device}`, "");
+  lines.push(`Verdict: ${decided.text} (exit ${decided.code})`, "");
   lines.push("## Steps", "", "| step | state | seconds | note |", "| --- | --- | --- | --- |");
   for (const s of input.steps) {
     lines.push(`| ${s.name} | ${s.state} | ${s.seconds.toFixed(1)} | ${cell(s.note ?? "")} |`);
   }
+  const missing = notMeasured(input);
+  lines.push("", "## Not measured", "");
+  lines.push(
+    ...(missing.length === 0 ? ["Everything was measured."] : missing.map((m) => `- ${m}`)),
+  );
   lines.push("", "## Limits and peers (decimal GB/s)", "");
   lines.push(
     "| measure | weightbench probe | torch | probe / torch |",
@@ -257,6 +282,63 @@ export function renderResults(input: CheckInput): string {
     lines.push("", "## Peer errors", "", ...peers.errors.map((e) => `- ${e}`));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The verdict on the check so far, and the exit code it ends with. */
+export function verdict(input: CheckInput): { code: 0 | 1 | 3; text: string } {
+  if (!input.gpu) {
+    return {
+      code: 3,
+      text:
+        `no GPU here: ${input.device}; nothing was measured on cuda:0 (the steps ran on host as a rehearsal)`,
+    };
+  }
+  const goals = evaluateGoals(input);
+  const bad = input.steps.filter((s) => s.state !== "ok");
+  const failed = goals.filter((g) => g.pass === false);
+  const unproven = goals.filter((g) => g.pass === null);
+  if (bad.length === 0 && failed.length === 0 && unproven.length === 0) {
+    return { code: 0, text: `PASS: ${goals.length} of ${goals.length} goals met, every step ok` };
+  }
+  return {
+    code: 1,
+    text: `FAIL: ${goals.length - failed.length - unproven.length} of ${goals.length} goals met${
+      failed.length > 0 ? `, ${failed.length} failed` : ""
+    }${unproven.length > 0 ? `, ${unproven.length} unproven` : ""}; ${bad.length} step(s) not ok`,
+  };
+}
+
+/** What the check did not measure, and why, one line each. */
+export function notMeasured(input: CheckInput): string[] {
+  const lines: string[] = [];
+  if (!input.gpu) lines.push(`anything on cuda:0: no GPU here (${input.device})`);
+  for (const s of input.steps) {
+    if (s.state === "ok") continue;
+    const why = s.state === "pending"
+      ? "not started when this summary was written"
+      : s.state === "running"
+      ? "running when this summary was written (if this is the last summary, the check was stopped during it)"
+      : `${s.state}${s.note ? `: ${s.note}` : ""}`;
+    lines.push(`${s.name}: ${why}`);
+  }
+  for (const [label, profile] of [["large", input.large], ["quick", input.quick]] as const) {
+    if (!profile) continue;
+    if (profile.run.state !== "complete") {
+      lines.push(
+        `the ${label} scenario's run is ${profile.run.state}: its profile keeps every sample taken`,
+      );
+    }
+    for (const c of profile.cases) {
+      if (c.state === "skipped") lines.push(`${c.id}: skipped: ${c.reason ?? "no reason given"}`);
+    }
+  }
+  if (input.gpu) {
+    for (const goal of evaluateGoals(input)) {
+      if (goal.pass === null) lines.push(`goal "${goal.name}": ${goal.detail}`);
+    }
+  }
+  if (input.limits?.devicesUnavailable) lines.push(input.limits.devicesUnavailable);
+  return lines;
 }
 
 /** A sample as a profile holds it once the runner records device measures (optional fields). */

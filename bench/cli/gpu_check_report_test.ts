@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { MachineLimits, Profile, ProfileCase } from "../../profiles/schema.ts";
-import { type CheckInput, evaluateGoals, renderResults } from "./gpu_check_report.ts";
+import {
+  type CheckInput,
+  evaluateGoals,
+  notMeasured,
+  renderResults,
+  verdict,
+} from "./gpu_check_report.ts";
 
 /** A completed cuda:0 case at `gbps`, as much of it as the summary reads. */
 function gpuCase(
@@ -44,6 +50,7 @@ const LIMITS = {
 function input(cases: ProfileCase[], safetensorsWarm = 7.5): CheckInput {
   return {
     device: "NVIDIA H100 80GB HBM3",
+    gpu: true,
     limits: LIMITS,
     peers: {
       loads: {
@@ -54,7 +61,7 @@ function input(cases: ProfileCase[], safetensorsWarm = 7.5): CheckInput {
       },
       raw: { pinnedH2DGBps: 51, pageableH2DGBps: 21 },
     },
-    large: { cases } as unknown as Profile,
+    large: { cases, run: { state: "complete" } } as unknown as Profile,
     quick: null,
     steps: [{ name: "GPU tests", state: "ok", seconds: 12.5 }],
   };
@@ -94,4 +101,59 @@ Deno.test("the results table sets every loader against the limits and the peers"
   );
   assert.match(text, /\| m\/streamed\/cuda:0\/warm \| 150\.0 \| 160\.0 \| 8\.00 GiB \| 2 \|/);
   assert.match(text, /^- PASS: warm best ≥ 0\.92× the probe's pinned H2D/m);
+});
+
+Deno.test("the verdict: exit 0 when every goal is met, 1 otherwise, 3 without a GPU", () => {
+  const good = input([
+    gpuCase("streamed", "warm", 47),
+    gpuCase("full-read", "warm", 12),
+    gpuCase("streamed", "cold", 5.8),
+  ]);
+  assert.deepEqual(verdict(good), { code: 0, text: "PASS: 4 of 4 goals met, every step ok" });
+  const slow = input([gpuCase("mmap", "warm", 30), gpuCase("mmap", "cold", 3, 1)], 10);
+  assert.equal(verdict(slow).code, 1);
+  assert.match(verdict(slow).text, /^FAIL: 1 of 5 goals met, 4 failed; 0 step\(s\) not ok$/);
+  const stopped = {
+    ...good,
+    steps: [...good.steps, { name: "peers", state: "timed out" as const, seconds: 150, note: "x" }],
+  };
+  assert.equal(verdict(stopped).code, 1);
+  const none = { ...good, gpu: false, device: "the CUDA driver found no GPU: cuInit failed" };
+  assert.deepEqual(verdict(none), {
+    code: 3,
+    text:
+      "no GPU here: the CUDA driver found no GPU: cuInit failed; nothing was measured on cuda:0 (the steps ran on host as a rehearsal)",
+  });
+  assert.match(renderResults(none), /^Verdict: no GPU here: .* \(exit 3\)$/m);
+});
+
+Deno.test("what was not measured: steps not ok, skipped cases, a run cut short, unproven goals", () => {
+  const cases = [
+    gpuCase("streamed", "warm", 47),
+    {
+      ...gpuCase("gds", "cold", 0),
+      state: "skipped",
+      reason: "GPUDirect Storage is not available here",
+    } as unknown as ProfileCase,
+  ];
+  const base = input(cases);
+  const partial: CheckInput = {
+    ...base,
+    large: { cases, run: { state: "running" } } as unknown as Profile,
+    steps: [
+      { name: "GPU tests", state: "ok", seconds: 60 },
+      { name: "large scenario", state: "running", seconds: 0 },
+      { name: "peers", state: "pending", seconds: 0 },
+      { name: "quick scenario", state: "skipped", seconds: 0, note: "no time left in the budget" },
+    ],
+  };
+  assert.deepEqual(notMeasured(partial), [
+    "large scenario: running when this summary was written (if this is the last summary, the check was stopped during it)",
+    "peers: not started when this summary was written",
+    "quick scenario: skipped: no time left in the budget",
+    "the large scenario's run is running: its profile keeps every sample taken",
+    "m/gds/cuda:0/cold: skipped: GPUDirect Storage is not available here",
+    'goal "cold best ≥ 0.95× the probe\'s storage bandwidth": unproven: a cold cuda:0 case was not measured',
+  ]);
+  assert.match(renderResults(partial), /## Not measured\n\n- large scenario: running/);
 });

@@ -47,8 +47,8 @@ const HELP = `Usage: deno task nightly [options]
 Runs the nightly scenario (bench/scenarios/builtin/nightly.json), adds the profile to
 this machine's history, compares it with this machine's baseline
 (profiles/baselines/<machine>.json), searches the history for level shifts,
-and writes profile.json, report.html, summary.md and nightly.json into one
-folder. Prints the markdown summary. Exit code 1 on a regression or an errored
+and writes the profile (<id>.json), report.html, summary.md and nightly.json
+into one folder. Prints the markdown summary. Exit code 1 on a regression or an errored
 case, 0 otherwise (also when there is no baseline yet), 2 on bad input.
 
 Options:

@@ -113,6 +113,7 @@ export async function probeCommand(args: readonly string[]): Promise<number> {
   );
   console.log(`storage of ${storage.path}`);
   console.log(table.toString());
+  if (result.limits.devicesUnavailable) console.log(result.limits.devicesUnavailable);
   if (result.trials.length > 0) console.log(renderSweep(result.trials));
   console.log(`cached: ${cached}`);
   return 0;

@@ -13,33 +13,67 @@ import type { RunEvent } from "../run/runner.ts";
 import type { ProbeStep } from "../probe/probe.ts";
 import { formatBytes } from "../util/size.ts";
 
-/** Renders {@link RunEvent}s; does nothing when `enabled` is false. */
+/** How often a piped run says how far it got. @default 5000 */
+export const PIPED_EVERY_MS = 5000;
+
+/**
+ * Renders {@link RunEvent}s as hyperfine does: at a terminal, a bar with the
+ * current case, the time elapsed and an estimate of the time left; piped (a
+ * log, CI), a line every {@link PIPED_EVERY_MS} and when generation or
+ * measuring ends, so a log shows the run is alive.
+ */
 export class Progress {
   #bar: cliProgress.SingleBar | undefined;
   #kind: RunEvent["kind"] | undefined;
-  readonly enabled: boolean;
+  #started = 0;
+  #startDone = 0;
+  #lastLine = 0;
+  readonly interactive: boolean;
+  readonly #write: (line: string) => void;
 
-  constructor(enabled: boolean = Deno.stderr.isTerminal()) {
-    this.enabled = enabled;
+  constructor(
+    interactive: boolean = Deno.stderr.isTerminal(),
+    options: { quiet?: boolean; write?: (line: string) => void; now?: () => number } = {},
+  ) {
+    this.interactive = interactive && !options.quiet;
+    this.#quiet = options.quiet ?? false;
+    this.#write = options.write ?? ((line) => console.error(line));
+    this.#now = options.now ?? (() => performance.now());
   }
+
+  readonly #quiet: boolean;
+  readonly #now: () => number;
 
   /** Shows `event`. */
   update(event: RunEvent): void {
-    if (!this.enabled || event.kind === "prepare" || event.kind === "ready") return;
+    if (this.#quiet || event.kind === "prepare" || event.kind === "ready") return;
     if (this.#kind !== event.kind) {
       this.stop();
       this.#kind = event.kind;
-      this.#bar = new cliProgress.SingleBar({
-        stream: process.stderr,
-        format: event.kind === "fixture"
-          ? " generating {label} {bar} {percentage}% {done} of {size}"
-          : " measuring {bar} {value}/{total} samples · {label}",
-        hideCursor: true,
-        clearOnComplete: true,
-        barsize: 24,
-      }, cliProgress.Presets.shades_classic);
-      this.#bar.start(event.total, 0, { label: "", done: "", size: "" });
+      this.#started = this.#lastLine = this.#now();
+      this.#startDone = event.done;
+      if (this.interactive) this.#startBar(event);
     }
+    if (this.interactive) this.#drawBar(event);
+    else this.#line(event);
+  }
+
+  #startBar(event: Extract<RunEvent, { total: number }>): void {
+    this.#bar = new cliProgress.SingleBar({
+      stream: process.stderr,
+      format: event.kind === "fixture"
+        ? " generating {label} {bar} {percentage}% {done} of {size} · {duration_formatted}, ETA {eta_formatted}"
+        : " measuring {bar} {value}/{total} samples · {duration_formatted}, ETA {eta_formatted} · {label}",
+      hideCursor: true,
+      clearOnComplete: true,
+      barsize: 24,
+      etaBuffer: 50,
+    }, cliProgress.Presets.shades_classic);
+    this.#bar.start(event.total, 0, { label: "", done: "", size: "" });
+  }
+
+  #drawBar(event: Extract<RunEvent, { total: number }>): void {
+    this.#bar!.setTotal(event.total);
     if (event.kind === "fixture") {
       this.#bar!.update(event.done, {
         label: event.label,
@@ -51,12 +85,44 @@ export class Progress {
     }
   }
 
+  /** A line when due (or at the end), with the time elapsed and left. */
+  #line(event: Extract<RunEvent, { total: number }>): void {
+    const now = this.#now();
+    const finished = event.done >= event.total;
+    if (!finished && now - this.#lastLine < PIPED_EVERY_MS) return;
+    this.#lastLine = now;
+    const elapsed = (now - this.#started) / 1000;
+    // The clock started at the first event, so the rate counts what came after it.
+    const rate = (event.done - this.#startDone) / elapsed;
+    const left = rate > 0 ? (event.total - event.done) / rate : NaN;
+    const timing = finished
+      ? `in ${formatSeconds(elapsed)}`
+      : `${formatSeconds(elapsed)} elapsed, about ${formatSeconds(left)} left`;
+    this.#write(
+      event.kind === "fixture"
+        ? `generating ${event.label}: ${formatBytes(event.done)} of ${
+          formatBytes(event.total)
+        } ${timing}`
+        : `measured ${event.done}/${event.total} samples ${timing}${
+          finished ? "" : ` · ${event.caseId}`
+        }`,
+    );
+  }
+
   /** Removes the bar. */
   stop(): void {
     this.#bar?.stop();
     this.#bar = undefined;
     this.#kind = undefined;
   }
+}
+
+/** `4.2 s`, `1 min 05 s`. */
+export function formatSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${String(Math.round(seconds - minutes * 60)).padStart(2, "0")} s`;
 }
 
 /** A progress bar per probe step, on stderr when it is a terminal. */

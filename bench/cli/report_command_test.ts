@@ -174,6 +174,6 @@ function taskFlags(): string[] {
   };
   const words = config.tasks.report!.command.split(/\s+/);
   return words.filter((word) =>
-    word === "-q" || word.startsWith("--allow-") || word.startsWith("-P=")
+    word === "-q" || word === "--no-prompt" || word.startsWith("--allow-") || word.startsWith("-P=")
   );
 }

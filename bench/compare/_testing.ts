@@ -11,6 +11,7 @@ import { type MachineLimits, type Profile, type ProfileCase } from "../../profil
 import type { Environment } from "../../profiles/schema.ts";
 import { planIdentity, shardOfCase } from "../run/shard.ts";
 import type { MergeInput } from "./merge_profiles.ts";
+import { limitFor } from "../../profiles/limits.ts";
 
 /** What to change in the synthetic profile. */
 export interface Variant {
@@ -150,4 +151,71 @@ export function herdProfiles(count: number): MergeInput[] {
     };
     return { profile, source: `herd-${index}.json` };
   });
+}
+
+/** One case of {@linkcode measuredProfile}: a strategy's timed load times in one cache state. */
+export interface MeasuredCase {
+  /** A strategy name, or its label with options: `mmap(advice=sequential)`. */
+  readonly strategy: string;
+  readonly cache: "cold" | "warm";
+  /** Timed load times, ms. */
+  readonly durations: readonly number[];
+  /** Tensor bytes of each load. @default 512 MiB */
+  readonly bytes?: number;
+  /** @default "host" */
+  readonly target?: string;
+  /** The weights' label. @default `w-<bytes>` */
+  readonly weights?: string;
+}
+
+/**
+ * A profile of exactly the cases given, each with its samples and statistics
+ * (rated against `limits` when given), on the synthetic machine.
+ */
+export function measuredProfile(
+  cases: readonly MeasuredCase[],
+  options: { limits?: MachineLimits; memoryBytes?: number } = {},
+): Profile {
+  const base = syntheticProfile();
+  const template = base.cases[0]!.samples.find((s) => !s.warmup)!;
+  const profileCases = cases.map((m, index): ProfileCase => {
+    const bytes = m.bytes ?? 512 * 1024 ** 2;
+    const target = m.target ?? "host";
+    const weights = m.weights ?? `w-${bytes}`;
+    const name = m.strategy.replace(/\(.*$/, "");
+    const samples = m.durations.map((durationMs, round) => ({
+      ...template,
+      round,
+      durationMs,
+      bytes,
+      bytesRead: bytes,
+      spans: [{ phase: "read" as const, start: 0, end: durationMs }],
+      verification: { mode: "all" as const, checkedBytes: bytes },
+    }));
+    const stats = caseStats(samples)!;
+    return {
+      id: `${weights}/${m.strategy}/${target}/${m.cache}`,
+      index,
+      weights,
+      strategy: { name, options: {} },
+      strategyLabel: m.strategy,
+      target,
+      cache: m.cache,
+      state: "completed",
+      samples,
+      stats: {
+        ...stats,
+        ofLimit: limitFor(m.cache, target, stats.throughputGBps.median, options.limits),
+      },
+    };
+  });
+  return {
+    ...base,
+    limits: options.limits ?? null,
+    environment: {
+      ...base.environment,
+      memoryBytes: options.memoryBytes ?? base.environment.memoryBytes,
+    },
+    cases: profileCases,
+  };
 }

@@ -12,9 +12,15 @@
  * above 1 is still a slowdown. A case without limits on either side falls
  * back to time and says so.
  *
- * The exit code is 1 when any case regresses or a case that completed in the
- * baseline errored in the current profile (it no longer loads, or its bytes
- * no longer verify), and 0 otherwise.
+ * It is a gate that cannot be fooled by what is not there. The exit code is
+ * 1 when any case regresses, when a case that completed in the baseline
+ * errored in the current profile (it no longer loads, or its bytes no longer
+ * verify), and when a case that completed in the baseline is missing from the
+ * current profile or skipped there (a run that silently drops a case) unless
+ * `allowMissing`; 0 otherwise. Two profiles with no case id in common have
+ * nothing to compare, and profiles of different machines (see
+ * `fingerprint.ts`) are refused unless `crossMachine`: both throw an
+ * {@linkcode InputError} naming the files (exit 2).
  *
  * @example
  * ```ts
@@ -27,12 +33,22 @@
  * assert.equal(result.exitCode, 0);
  * assert.equal(result.sameMachine, true);
  * assert.ok(result.cases.every((c) => c.status !== "regression"));
+ *
+ * // A case the baseline measured and the current profile dropped fails the gate.
+ * const dropped = { ...profile, cases: profile.cases.slice(1) };
+ * assert.equal(compareProfiles(profile, dropped).exitCode, 1);
+ * assert.equal(compareProfiles(profile, dropped, { allowMissing: true }).exitCode, 0);
+ * assert.throws(
+ *   () => compareProfiles(profile, { ...profile, cases: [] }),
+ *   /Nothing to compare: /,
+ * );
  * ```
  *
  * @module
  */
 
 import type { Profile, ProfileCase } from "../../profiles/schema.ts";
+import { InputError } from "../util/errors.ts";
 import {
   compareSamples,
   DEFAULT_ALPHA,
@@ -60,6 +76,13 @@ export interface CompareProfilesOptions {
   readonly by?: CompareBy;
   /** Bootstrap resamples per case. */
   readonly resamples?: number;
+  /**
+   * Let a case that completed in the baseline be missing from, or skipped in,
+   * the current profile without failing. @default false
+   */
+  readonly allowMissing?: boolean;
+  /** Compare profiles of different machines rather than refuse them. @default false */
+  readonly crossMachine?: boolean;
 }
 
 /** A case's status: a verdict, or why there is none. */
@@ -91,7 +114,11 @@ export interface CaseComparison {
   readonly result: SampleComparison | null;
   /** Why: the verdict's reason, or what kept the case from a verdict. */
   readonly reason: string;
-  /** Whether this row fails the comparison: a regression, or a case newly errored. */
+  /**
+   * Whether this row fails the comparison: a regression, a case newly errored,
+   * or (without `allowMissing`) a case the baseline measured that the current
+   * profile lacks or skipped.
+   */
   readonly fails: boolean;
 }
 
@@ -122,7 +149,9 @@ export interface ProfileComparison {
   readonly notes: readonly string[];
   readonly cases: readonly CaseComparison[];
   readonly counts: Readonly<Record<CaseStatus, number>>;
-  /** 1 when any case fails (regressed, or errored where the baseline's completed), else 0. */
+  /** Whether a case the baseline measured may be missing without failing. */
+  readonly allowMissing: boolean;
+  /** 1 when any case fails (regressed, errored or dropped where the baseline's completed), else 0. */
   readonly exitCode: 0 | 1;
 }
 
@@ -140,6 +169,23 @@ export function compareProfiles(
   const currRef = refOf(current, paths.current);
   const differences = fingerprintDifferences(baseRef.fingerprint, currRef.fingerprint);
   const sameMachine = differences.length === 0;
+  const names = `"${paths.baseline ?? baseline.id}" and "${paths.current ?? current.id}"`;
+  const common = current.cases.filter((c) => baseline.cases.some((b) => b.id === c.id)).length;
+  if (common === 0) {
+    throw new InputError(
+      `Nothing to compare: ${names} have no case in common (${baseline.cases.length} and ${current.cases.length} cases; scenarios "${baseline.scenario.name}" and "${current.scenario.name}")`,
+    );
+  }
+  if (!sameMachine && !options.crossMachine) {
+    throw new InputError(
+      `Cannot compare ${names}: they come from different machines (${
+        differences.join("; ")
+      }); pass --cross-machine to compare them anyway${
+        by === "time" ? ", best with --by efficiency" : ""
+      }`,
+    );
+  }
+  const allowMissing = options.allowMissing ?? false;
   const warnings: string[] = [];
   if (!sameMachine) {
     warnings.push(
@@ -173,6 +219,7 @@ export function compareProfiles(
       threshold,
       alpha,
       efficiency: useEfficiency,
+      allowMissing,
       resamples: options.resamples,
       baseNodes: nodeNames(baseline),
       currNodes: nodeNames(current),
@@ -201,6 +248,7 @@ export function compareProfiles(
     notes: environmentNotes(baseline, current),
     cases,
     counts,
+    allowMissing,
     exitCode,
   };
 }
@@ -288,6 +336,11 @@ function side(c: ProfileCase, inverse: number[] | null, nodes: readonly string[]
   };
 }
 
+/** A case the baseline measured that the current profile did not: missing, or skipped. */
+function dropped(status: CaseStatus): boolean {
+  return status === "missing" || status === "skipped";
+}
+
 function compareCase(
   id: string,
   base: ProfileCase | undefined,
@@ -296,6 +349,7 @@ function compareCase(
     threshold: number;
     alpha: number;
     efficiency: boolean;
+    allowMissing: boolean;
     resamples?: number | undefined;
     baseNodes: readonly string[];
     currNodes: readonly string[];
@@ -319,17 +373,36 @@ function compareCase(
     current: currSide,
     result,
     reason,
-    fails: status === "regression" || (status === "errored" && base?.state === "completed"),
+    fails: status === "regression" ||
+      (base?.state === "completed" &&
+        (status === "errored" || (!options.allowMissing && dropped(status)))),
   });
-  if (!curr) return row("missing", "in the baseline only");
+  if (!curr) {
+    return row(
+      "missing",
+      base?.state === "completed" && !options.allowMissing
+        ? "in the baseline only: the current run dropped it (--allow-missing to accept)"
+        : "in the baseline only",
+    );
+  }
   if (!base) return row("new", "in the current profile only");
+  const mismatch = caseMismatch(base, curr);
+  if (mismatch !== undefined) return row("inconclusive", `not comparable: ${mismatch}`);
   if (curr.state === "errored") {
     return row(
       "errored",
       `${base.state === "errored" ? "in both profiles: " : ""}${curr.error ?? "unknown error"}`,
     );
   }
-  if (curr.state === "skipped") return row("skipped", curr.reason ?? "no reason given");
+  if (curr.state === "skipped") {
+    const reason = curr.reason ?? "no reason given";
+    return row(
+      "skipped",
+      base.state === "completed" && !options.allowMissing
+        ? `measured in the baseline, skipped now: ${reason}`
+        : reason,
+    );
+  }
   if (base.state !== "completed") {
     return row("new", `the baseline's case ${base.state}: ${base.error ?? base.reason ?? ""}`);
   }
@@ -347,4 +420,19 @@ function compareCase(
   let reason = result.reason ?? "";
   if (options.efficiency && !efficiency) reason = `no machine limits, compared by time; ${reason}`;
   return row(result.verdict, reason, result);
+}
+
+/**
+ * Why two cases of one id measure different things (a different cache state
+ * or strategy, as a hand-edited or merged profile may have), or undefined:
+ * such cases are never compared.
+ */
+function caseMismatch(base: ProfileCase, curr: ProfileCase): string | undefined {
+  if (base.cache !== curr.cache) {
+    return `the baseline's case is ${base.cache}, the current one ${curr.cache}`;
+  }
+  if (base.strategy.name !== curr.strategy.name) {
+    return `the baseline's case uses ${base.strategy.name}, the current one ${curr.strategy.name}`;
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { syntheticProfile } from "../../profiles/_synthetic.ts";
+import { InputError } from "../util/errors.ts";
 import { compareProfiles } from "./compare_profiles.ts";
 import { variantProfile } from "./_testing.ts";
 
@@ -55,20 +56,67 @@ Deno.test("a case that errors now but completed in the baseline fails the compar
   assert.equal(result.cases[0]!.fails, true);
 });
 
-Deno.test("cases only in one profile are listed, not failed", () => {
+Deno.test("a case the baseline measured and the current run dropped fails, unless allowed", () => {
   const base = syntheticProfile();
   const fewer = { ...base, cases: base.cases.slice(1) };
   const result = compareProfiles(base, fewer);
   assert.equal(result.cases[0]!.status, "missing");
-  assert.equal(compareProfiles(fewer, base).cases.at(-1)!.status, "new");
-  assert.equal(result.exitCode, 0);
+  assert.equal(result.cases[0]!.fails, true);
+  assert.match(result.cases[0]!.reason, /the current run dropped it \(--allow-missing to accept\)/);
+  assert.equal(result.exitCode, 1);
+  const allowed = compareProfiles(base, fewer, { allowMissing: true });
+  assert.equal(allowed.cases[0]!.fails, false);
+  assert.equal(allowed.exitCode, 0);
+  // A case new in the current profile is listed and fails nothing.
+  const added = compareProfiles(fewer, base);
+  assert.equal(added.cases.at(-1)!.status, "new");
+  assert.equal(added.exitCode, 0);
 });
 
-Deno.test("profiles from different machines warn and offer efficiency", () => {
+Deno.test("a case the baseline measured and the current run skipped fails, unless allowed", () => {
+  const base = syntheticProfile();
+  const skipped = {
+    ...base,
+    cases: base.cases.map((c, i) =>
+      i === 0 ? { ...c, state: "skipped" as const, reason: "no O_DIRECT here", stats: null } : c
+    ),
+  };
+  const result = compareProfiles(base, skipped);
+  assert.equal(result.cases[0]!.status, "skipped");
+  assert.equal(result.cases[0]!.reason, "measured in the baseline, skipped now: no O_DIRECT here");
+  assert.equal(result.exitCode, 1);
+  assert.equal(compareProfiles(base, skipped, { allowMissing: true }).exitCode, 0);
+  // Skipped in both: nothing was dropped.
+  assert.equal(compareProfiles(skipped, skipped).exitCode, 0);
+});
+
+Deno.test("two profiles with no case in common have nothing to compare: exit 2", () => {
+  const base = syntheticProfile();
+  const other = {
+    ...base,
+    scenario: { ...base.scenario, name: "other" },
+    cases: base.cases.map((c) => ({ ...c, id: `other/${c.id}` })),
+  };
+  assert.throws(
+    () => compareProfiles(base, other, {}, { baseline: "a.json", current: "b.json" }),
+    (error: unknown) =>
+      error instanceof InputError && error.exitCode === 2 &&
+      error.message ===
+        'Nothing to compare: "a.json" and "b.json" have no case in common (6 and 6 cases; scenarios "synthetic" and "other")',
+  );
+});
+
+Deno.test("profiles from different machines are refused, unless asked for across machines", () => {
   const other = variantProfile({
     environment: { cpu: { model: "Other CPU", cores: 64 }, host: "gpu-box" },
   });
-  const result = compareProfiles(syntheticProfile(), other);
+  assert.throws(
+    () => compareProfiles(syntheticProfile(), other, {}, { baseline: "a.json", current: "b.json" }),
+    new InputError(
+      'Cannot compare "a.json" and "b.json": they come from different machines (CPU: Test CPU × 2 → Other CPU × 64); pass --cross-machine to compare them anyway, best with --by efficiency',
+    ),
+  );
+  const result = compareProfiles(syntheticProfile(), other, { crossMachine: true });
   assert.equal(result.sameMachine, false);
   assert.match(result.warnings[0]!, /different machines \(CPU: Test CPU × 2 → Other CPU × 64\)/);
   assert.match(result.warnings[0]!, /--by efficiency/);
@@ -84,9 +132,9 @@ Deno.test("by efficiency, a faster machine that is as efficient is unchanged", (
     durations: (_c, ms) => ms / 2,
     environment: { cpu: { model: "Faster CPU", cores: 64 } },
   });
-  const byTime = compareProfiles(baseline, current);
+  const byTime = compareProfiles(baseline, current, { crossMachine: true });
   assert.ok(byTime.counts.improvement >= 3, JSON.stringify(byTime.counts));
-  const byEfficiency = compareProfiles(baseline, current, { by: "efficiency" });
+  const byEfficiency = compareProfiles(baseline, current, { by: "efficiency", crossMachine: true });
   assert.equal(byEfficiency.counts.improvement, 0);
   assert.equal(byEfficiency.counts.regression, 0);
   const row = byEfficiency.cases[0]!;
@@ -113,5 +161,43 @@ Deno.test("a dirty tree is a warning", () => {
   assert.match(
     compareProfiles(syntheticProfile(), dirty).warnings.join("\n"),
     /dirty tree/,
+  );
+});
+
+Deno.test("cases of one id but a different cache state or strategy are never compared", () => {
+  const base = syntheticProfile();
+  const first = base.cases.findIndex((c) => c.state === "completed" && c.cache === "cold");
+  const other = base.cases.findIndex((c) =>
+    c.state === "completed" && c.cache === "warm" &&
+    c.strategy.name === base.cases[first]!.strategy.name
+  );
+  // A hand-edited or badly merged profile: the warm case's samples under the cold case's id.
+  const swapped = {
+    ...base,
+    cases: base.cases.map((
+      c,
+      i,
+    ) => (i === first ? { ...base.cases[other]!, id: c.id, index: c.index } : c)),
+  };
+  const result = compareProfiles(base, swapped);
+  const row = result.cases.find((c) => c.id === base.cases[first]!.id)!;
+  assert.equal(row.status, "inconclusive");
+  assert.equal(row.result, null);
+  assert.equal(row.fails, false);
+  assert.equal(row.reason, "not comparable: the baseline's case is cold, the current one warm");
+  const strategy = {
+    ...base,
+    cases: base.cases.map((
+      c,
+      i,
+    ) => (i === first ? { ...c, strategy: { name: "mmap", options: {} } } : c)),
+  };
+  const byStrategy = compareProfiles(base, strategy).cases.find((c) =>
+    c.id === base.cases[first]!.id
+  )!;
+  assert.equal(byStrategy.status, "inconclusive");
+  assert.match(
+    byStrategy.reason,
+    /^not comparable: the baseline's case uses \S+, the current one mmap$/,
   );
 });

@@ -27,6 +27,12 @@ export interface LoadContext {
   readonly weights: WeightSet;
   readonly target: Target;
   readonly recorder: Recorder;
+  /**
+   * Aborted on SIGINT or SIGTERM: a load that can stop part-way (a download,
+   * a staging copy, a wait for another run) stops within a second, throwing
+   * the signal's reason; the runner then drops the sample and frees memory.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**

@@ -15,13 +15,26 @@
  * end();
  * assert.ok(value.a === 1);
  * assert.ok(recorder.spans.map((s) => s.phase).join() === "parse,read,copy");
+ *
+ * // Waiting for another run is a span of its own, and the clock stops for it.
+ * const before = recorder.now();
+ * const endWait = recorder.startWait("the staging lock");
+ * await new Promise((resolve) => setTimeout(resolve, 30));
+ * endWait();
+ * assert.ok(recorder.waitedMs >= 25 && recorder.now() - before < 25);
+ * assert.ok(recorder.spans.at(-1)!.phase === "wait");
  * ```
  *
  * @module
  */
 
-/** The phases weightbench knows; spans of several phases may overlap. */
+/**
+ * The phases weightbench knows; spans of several phases may overlap. `wait`
+ * is time spent waiting for another run (its staging lock): recorded, shown,
+ * and left out of the load's time.
+ */
 export const PHASES = [
+  "wait",
   "open",
   "parse",
   "alloc",
@@ -46,19 +59,50 @@ export interface Span {
   readonly detail?: string | undefined;
 }
 
-/** Collects {@link Span}s against a clock that starts when the recorder is made. */
+/**
+ * Collects {@link Span}s against a clock that starts when the recorder is
+ * made and stops while the load waits for another run ({@link Recorder.startWait}).
+ */
 export class Recorder {
   /** `performance.now()` at the sample's start. */
   readonly origin: number;
   readonly spans: Span[] = [];
+  #waited = 0;
 
   constructor(origin: number = performance.now()) {
     this.origin = origin;
   }
 
-  /** Milliseconds since the origin. */
+  /** Milliseconds since the origin, less the time spent waiting. */
   now(): number {
-    return performance.now() - this.origin;
+    return performance.now() - this.origin - this.#waited;
+  }
+
+  /** Milliseconds spent waiting for other runs, left out of {@link Recorder.now}. */
+  get waitedMs(): number {
+    return this.#waited;
+  }
+
+  /**
+   * Starts a wait for another run (its lock, its staging); call the returned
+   * function when it ends. The wait is a `wait` span as long as the wait was,
+   * starting where the clock stopped, and the clock does not count it: what
+   * comes after starts where the wait began, as if there had been none.
+   */
+  startWait(detail?: string): () => void {
+    const start = this.now();
+    const began = performance.now();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const waited = performance.now() - began;
+      this.#waited += waited;
+      const span: Span = detail === undefined
+        ? { phase: "wait", start, end: start + waited }
+        : { phase: "wait", start, end: start + waited, detail };
+      this.spans.push(span);
+    };
   }
 
   /** Starts a span; call the returned function to end it. Spans may overlap. */

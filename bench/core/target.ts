@@ -41,6 +41,8 @@
  * @module
  */
 
+import type { CudaContext } from "../ffi/cuda.ts";
+
 /** A region of target memory returned by {@link Target.allocate}. */
 export interface DeviceBuffer {
   /** The target that owns it. */
@@ -224,6 +226,8 @@ export interface Target extends Disposable {
    * Throws a `RangeError` for an offset outside the buffer.
    */
   deviceAddress?(buffer: DeviceBuffer, offset: number): bigint;
+  /** The CUDA context of that memory, for reads into it from other threads (cuFile); absent with it. */
+  readonly deviceContext?: CudaContext;
   /** Releases everything the target holds; safe to call twice. */
   close(): void;
 }

@@ -4,41 +4,49 @@
  * device memory, pinned host memory, synchronous and stream-ordered copies,
  * streams, events, and modules with kernel launches.
  *
- * One symbol table, one loader ({@link CudaDriver.open}: `WEIGHTBENCH_LIBCUDA`
- * first, then the usual names, every path tried listed on failure), one
- * {@link CudaDriver.unwrap} that turns a `CUresult` into a {@link CudaError}
- * with the driver's own name and text for it (or, where the driver cannot
- * say, the ones `cuda.h` documents: {@link describeCudaStatus}). Native
- * resources are owned objects whose `close()` is safe to call twice.
+ * One symbol table ({@link CUDA_SYMBOLS}), opened by the project's loader
+ * ({@link CudaDriver.open}: `WEIGHTBENCH_LIBCUDA` first, then the usual names,
+ * every path tried listed on failure), one {@link CudaDriver.unwrap} that turns
+ * a `CUresult` into a {@link CudaError} with the driver's own name and text
+ * (`cuGetErrorName`, `cuGetErrorString`). Native resources are {@link Owned}:
+ * `close()` is safe to call twice.
  *
  * Threads: a CUDA context is current per OS thread. Every call that needs
- * one runs synchronously on the calling thread after {@link CudaContext.makeCurrent};
- * only waits on a stream or an event run on Deno's pool threads (nonblocking
- * FFI), since those name their context through their handle. Should a driver
- * refuse that (`CUDA_ERROR_INVALID_CONTEXT`), waits fall back to polling on
- * the calling thread, and {@link CudaDriver.waitMode} says so.
+ * one runs on a thread where it is current: the calling thread after
+ * {@link CudaContext.makeCurrent} (which asks the driver what is current, so
+ * a library that pushes and pops contexts behind our back cannot leave a
+ * stale answer), or, for waits on streams and events, a Worker that made the
+ * context current on its own thread once ({@link CudaContext.wait}). Should
+ * that Worker fail in any way, waits block the calling thread instead, and
+ * {@link CudaContext.waitMode} says so and why.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { CudaDriver, CudaUnavailableError, describeCudaStatus } from "./cuda.ts";
+ * import { CudaDriver, CudaError, CudaUnavailableError } from "./cuda.ts";
  *
- * assert.equal(describeCudaStatus(2).name, "CUDA_ERROR_OUT_OF_MEMORY");
  * let driver: CudaDriver | undefined;
  * try {
  *   driver = CudaDriver.open();
+ *   driver.deviceCount();
  * } catch (error) {
- *   assert.ok(error instanceof CudaUnavailableError); // no driver on this machine
- *   assert.match(error.message, /libcuda\.so\.1/);
+ *   // no driver here, or one without a device (the driver names the code)
+ *   assert.ok(error instanceof CudaUnavailableError || error instanceof CudaError);
  * }
- * driver?.close();
  * ```
  *
  * @module
  */
 
-import { optionalEnv } from "../util/env.ts";
-import { CUDA_ERRORS } from "./_cuda_errors.ts";
+import {
+  cStringAt,
+  cText,
+  type LibrarySpec,
+  LibraryUnavailableError,
+  NativeCallError,
+  openLibrary,
+  Owned,
+} from "./library.ts";
 
 /** `CUDA_SUCCESS`. */
 export const CUDA_SUCCESS = 0;
@@ -46,14 +54,24 @@ export const CUDA_SUCCESS = 0;
 export const CUDA_ERROR_INVALID_VALUE = 1;
 /** `CUDA_ERROR_OUT_OF_MEMORY`. */
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
+/** `CUDA_ERROR_NOT_INITIALIZED`: `cuInit` was not called, or failed. */
+export const CUDA_ERROR_NOT_INITIALIZED = 3;
+/** `CUDA_ERROR_STUB_LIBRARY`: the toolkit's stub `libcuda.so` was loaded, not the driver. */
+export const CUDA_ERROR_STUB_LIBRARY = 34;
 /** `CUDA_ERROR_NO_DEVICE`: the driver found no CUDA device. */
 export const CUDA_ERROR_NO_DEVICE = 100;
 /** `CUDA_ERROR_INVALID_DEVICE`: no device has that ordinal. */
 export const CUDA_ERROR_INVALID_DEVICE = 101;
 /** `CUDA_ERROR_INVALID_CONTEXT`: no context is current on the calling thread. */
 export const CUDA_ERROR_INVALID_CONTEXT = 201;
+/** `CUDA_ERROR_INVALID_HANDLE`. */
+export const CUDA_ERROR_INVALID_HANDLE = 400;
+/** `CUDA_ERROR_NOT_FOUND`: no kernel of that name in the module. */
+export const CUDA_ERROR_NOT_FOUND = 500;
 /** `CUDA_ERROR_NOT_READY`: a queried stream or event has work outstanding. */
 export const CUDA_ERROR_NOT_READY = 600;
+/** `CUDA_ERROR_SYSTEM_DRIVER_MISMATCH`: the kernel module and the library disagree. */
+export const CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803;
 
 /** `CU_STREAM_DEFAULT`. */
 export const CU_STREAM_DEFAULT = 0;
@@ -77,15 +95,18 @@ export const CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT = 40;
 export const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 /** `CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR`. */
 export const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+/** `sizeof(CUuuid)`: `char bytes[16]`. */
+export const CUUUID_BYTES = 16;
 
 /**
  * The driver API symbols, under the names `cuda.h` maps its calls to (the
  * `_v2` entry points). `CUresult`, `CUdevice` and enums are `int`;
  * `CUdeviceptr` is `unsigned long long`; handles (`CUcontext`, `CUstream`,
  * `CUevent`, `CUmodule`, `CUfunction`) are pointers; out-parameters are
- * buffers.
+ * buffers. Every call is synchronous on the calling thread: the waits that
+ * must not block the main thread run on a Worker ({@link CudaContext.wait}).
  */
-const symbols = {
+export const CUDA_SYMBOLS = {
   /** CUresult cuInit(unsigned int Flags) */
   cuInit: { parameters: ["u32"], result: "i32" },
   /** CUresult cuDriverGetVersion(int *driverVersion) */
@@ -116,6 +137,10 @@ const symbols = {
   cuCtxSetCurrent: { parameters: ["pointer"], result: "i32" },
   /** CUresult cuCtxGetCurrent(CUcontext *pctx) */
   cuCtxGetCurrent: { parameters: ["buffer"], result: "i32" },
+  /** CUresult cuCtxPushCurrent_v2(CUcontext ctx): around a call on a thread that is not ours */
+  cuCtxPushCurrent_v2: { parameters: ["pointer"], result: "i32" },
+  /** CUresult cuCtxPopCurrent_v2(CUcontext *pctx) */
+  cuCtxPopCurrent_v2: { parameters: ["buffer"], result: "i32" },
   /** CUresult cuCtxSynchronize(void) */
   cuCtxSynchronize: { parameters: [], result: "i32" },
   /** CUresult cuMemGetInfo_v2(size_t *free, size_t *total) */
@@ -156,13 +181,6 @@ const symbols = {
   cuStreamQuery: { parameters: ["pointer"], result: "i32" },
   /** CUresult cuStreamSynchronize(CUstream hStream), blocking the calling thread */
   cuStreamSynchronize: { parameters: ["pointer"], result: "i32" },
-  /** the same wait, on a pool thread: the stream names its context */
-  cuStreamSynchronizeAsync: {
-    name: "cuStreamSynchronize",
-    parameters: ["pointer"],
-    result: "i32",
-    nonblocking: true,
-  },
   /** CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) */
   cuEventCreate: { parameters: ["buffer", "u32"], result: "i32" },
   /** CUresult cuEventDestroy_v2(CUevent hEvent) */
@@ -173,20 +191,13 @@ const symbols = {
   cuEventQuery: { parameters: ["pointer"], result: "i32" },
   /** CUresult cuEventSynchronize(CUevent hEvent), blocking the calling thread */
   cuEventSynchronize: { parameters: ["pointer"], result: "i32" },
-  /** the same wait, on a pool thread: the event names its context */
-  cuEventSynchronizeAsync: {
-    name: "cuEventSynchronize",
-    parameters: ["pointer"],
-    result: "i32",
-    nonblocking: true,
-  },
-  /** CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd) */
+  /** CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd): 12.8+ */
   cuEventElapsedTime_v2: {
     parameters: ["buffer", "pointer", "pointer"],
     result: "i32",
     optional: true,
   },
-  /** CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd): drivers before 12.8 */
+  /** CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd) */
   cuEventElapsedTime: {
     parameters: ["buffer", "pointer", "pointer"],
     result: "i32",
@@ -223,7 +234,7 @@ const symbols = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The driver API functions weightbench calls. */
-export type CudaSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+export type CudaSymbols = Deno.DynamicLibrary<typeof CUDA_SYMBOLS>["symbols"];
 
 /** The names tried for the driver, after `WEIGHTBENCH_LIBCUDA`. */
 export const CUDA_LIBRARY_CANDIDATES: readonly string[] = [
@@ -235,59 +246,77 @@ export const CUDA_LIBRARY_CANDIDATES: readonly string[] = [
   "/usr/lib/wsl/lib/libcuda.so.1",
 ];
 
-/** The driver library could not be opened; `tried` lists every path, in order. */
-export class CudaUnavailableError extends Error {
-  readonly tried: readonly string[];
+/** The CUDA driver as the loader knows it. */
+export const CUDA_DRIVER: LibrarySpec<typeof CUDA_SYMBOLS> = {
+  name: "the CUDA driver",
+  env: "WEIGHTBENCH_LIBCUDA",
+  candidates: CUDA_LIBRARY_CANDIDATES,
+  symbols: CUDA_SYMBOLS,
+  fallbacks: {
+    cuDeviceGetUuid_v2: "the device's uuid is recorded as null",
+    cuEventElapsedTime_v2: "cuEventElapsedTime (drivers before CUDA 12.8 have only it)",
+    cuEventElapsedTime: "cuEventElapsedTime_v2 (a driver may drop the first version)",
+  },
+};
 
+/** The driver library could not be opened; `tried` lists every path, in order. */
+export class CudaUnavailableError extends LibraryUnavailableError {
   constructor(tried: readonly string[], errors: readonly unknown[]) {
-    const first = errors[0] instanceof Error ? errors[0].message.split("\n")[0] : undefined;
-    super(
-      `Cannot open the CUDA driver: tried ${tried.map((p) => `"${p}"`).join(", ")}${
-        first ? ` (${first})` : ""
-      }`,
-      { cause: errors },
-    );
+    super(CUDA_DRIVER.name, tried, errors);
     this.name = "CudaUnavailableError";
-    this.tried = tried;
   }
 }
 
 /** A driver call failed; `code` is the CUDA error name, `status` its number. */
-export class CudaError extends Error {
-  /** The `CUresult`. */
-  readonly status: number;
-  /** Its name: `CUDA_ERROR_OUT_OF_MEMORY`. */
-  readonly code: string;
-  /** The call that failed, as the message names it. */
-  readonly call: string;
-
-  constructor(call: string, status: number, name: string, text: string) {
-    super(`${call} failed: ${name}: ${text}`);
+export class CudaError extends NativeCallError {
+  constructor(call: string, status: number, code: string, text: string) {
+    super(call, status, code, text);
     this.name = "CudaError";
-    this.status = status;
-    this.code = name;
-    this.call = call;
   }
 }
 
 /**
+ * Names for the codes weightbench compares against, for a driver that cannot
+ * name them itself (the toolkit's stub answers every call, `cuGetErrorName`
+ * included, with 34). The layout test checks each against `cuda.h`.
+ */
+export const CUDA_CODE_NAMES: Readonly<Record<number, string>> = {
+  [CUDA_SUCCESS]: "CUDA_SUCCESS",
+  [CUDA_ERROR_INVALID_VALUE]: "CUDA_ERROR_INVALID_VALUE",
+  [CUDA_ERROR_OUT_OF_MEMORY]: "CUDA_ERROR_OUT_OF_MEMORY",
+  [CUDA_ERROR_NOT_INITIALIZED]: "CUDA_ERROR_NOT_INITIALIZED",
+  [CUDA_ERROR_STUB_LIBRARY]: "CUDA_ERROR_STUB_LIBRARY",
+  [CUDA_ERROR_NO_DEVICE]: "CUDA_ERROR_NO_DEVICE",
+  [CUDA_ERROR_INVALID_DEVICE]: "CUDA_ERROR_INVALID_DEVICE",
+  [CUDA_ERROR_INVALID_CONTEXT]: "CUDA_ERROR_INVALID_CONTEXT",
+  [CUDA_ERROR_INVALID_HANDLE]: "CUDA_ERROR_INVALID_HANDLE",
+  [CUDA_ERROR_NOT_FOUND]: "CUDA_ERROR_NOT_FOUND",
+  [CUDA_ERROR_NOT_READY]: "CUDA_ERROR_NOT_READY",
+  [CUDA_ERROR_SYSTEM_DRIVER_MISMATCH]: "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+};
+
+/** The one text no driver call gives: the stub cannot describe itself. */
+const STUB_TEXT =
+  "the library loaded is the CUDA toolkit's stub (libcuda.so from the toolkit's stubs folder), not the driver";
+
+/**
  * The name and text of a `CUresult`: the driver's own (`lookup`, from
- * `cuGetErrorName`/`cuGetErrorString`) where it gave them, else what
- * `cuda.h` documents, else a generic one. A pure function.
+ * `cuGetErrorName`/`cuGetErrorString`) where it gave them, else the name of
+ * a code weightbench compares against, else a generic one. A pure function.
  */
 export function describeCudaStatus(
   status: number,
   lookup: { readonly name?: string | null; readonly text?: string | null } = {},
 ): { name: string; text: string } {
-  const known = CUDA_ERRORS[status];
   return {
-    name: lookup.name || known?.[0] || `CUDA error ${status}`,
-    text: lookup.text || known?.[1] || "unknown CUDA error",
+    name: lookup.name || CUDA_CODE_NAMES[status] || `CUDA error ${status}`,
+    text: lookup.text ||
+      (status === CUDA_ERROR_STUB_LIBRARY ? STUB_TEXT : "the driver has no text for this code"),
   };
 }
 
-/** How {@link CudaDriver} waits on streams and events. */
-export type WaitMode = "nonblocking" | "polling";
+/** How {@link CudaContext} waits on streams and events. */
+export type WaitMode = "worker" | "blocking";
 
 /** Options of {@link CudaDriver.open}. */
 export interface CudaDriverOptions {
@@ -313,16 +342,14 @@ export interface CudaDeviceInfo {
 }
 
 /** The opened driver library. */
-export class CudaDriver implements Disposable {
-  readonly #library: Deno.DynamicLibrary<typeof symbols>;
+export class CudaDriver extends Owned<Deno.DynamicLibrary<typeof CUDA_SYMBOLS>> {
+  protected readonly kind = "CUDA driver";
   /** The path that opened. */
   readonly path: string;
   #initialized = false;
-  #closed = false;
-  #waitMode: WaitMode = "nonblocking";
 
-  private constructor(library: Deno.DynamicLibrary<typeof symbols>, path: string) {
-    this.#library = library;
+  private constructor(library: Deno.DynamicLibrary<typeof CUDA_SYMBOLS>, path: string) {
+    super(library);
     this.path = path;
   }
 
@@ -331,30 +358,17 @@ export class CudaDriver implements Disposable {
    * Throws {@link CudaUnavailableError} listing every path tried.
    */
   static open(options: CudaDriverOptions = {}): CudaDriver {
-    const override = options.paths ? undefined : optionalEnv("WEIGHTBENCH_LIBCUDA");
-    const candidates = options.paths ??
-      (override ? [override, ...CUDA_LIBRARY_CANDIDATES] : CUDA_LIBRARY_CANDIDATES);
-    const tried: string[] = [];
-    const errors: unknown[] = [];
-    for (const path of candidates) {
-      try {
-        return new CudaDriver(Deno.dlopen(path, symbols), path);
-      } catch (error) {
-        tried.push(path);
-        errors.push(error);
-      }
-    }
-    throw new CudaUnavailableError(tried, errors);
+    const { library, path } = openLibrary(
+      CUDA_DRIVER,
+      options.paths,
+      (tried, errors) => new CudaUnavailableError(tried, errors),
+    );
+    return new CudaDriver(library, path);
   }
 
   /** The symbols, for calls this module does not wrap. */
   get symbols(): CudaSymbols {
-    return this.#library.symbols;
-  }
-
-  /** How waits run: on pool threads, or by polling where the driver wants a current context. */
-  get waitMode(): WaitMode {
-    return this.#waitMode;
+    return this.value.symbols;
   }
 
   /**
@@ -378,7 +392,7 @@ export class CudaDriver implements Disposable {
     try {
       const out = new BigUint64Array(1);
       if (this.symbols[which](status, out) !== CUDA_SUCCESS || out[0] === 0n) return null;
-      return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(out[0]!)!);
+      return cStringAt(Deno.UnsafePointer.create(out[0]!));
     } catch {
       return null;
     }
@@ -431,7 +445,7 @@ export class CudaDriver implements Disposable {
     };
     let uuid: string | null = null;
     if (s.cuDeviceGetUuid_v2) {
-      const bytes = new Uint8Array(16);
+      const bytes = new Uint8Array(CUUUID_BYTES);
       if (s.cuDeviceGetUuid_v2(bytes, handle) === CUDA_SUCCESS) uuid = formatUuid(bytes);
     }
     return {
@@ -449,46 +463,9 @@ export class CudaDriver implements Disposable {
     };
   }
 
-  /**
-   * Waits, off the calling thread, for a stream (`cuStreamSynchronize`) or
-   * an event (`cuEventSynchronize`). Where the driver wants a current context
-   * for that, switches to polling `cuStreamQuery`/`cuEventQuery` on this
-   * thread with `context` current, for this wait and every later one.
-   */
-  async wait(
-    kind: "stream" | "event",
-    handle: Deno.PointerObject,
-    context: CudaContext,
-  ): Promise<void> {
-    const s = this.symbols;
-    const call = kind === "stream" ? "cuStreamSynchronize" : "cuEventSynchronize";
-    if (this.#waitMode === "nonblocking") {
-      const status = kind === "stream"
-        ? await s.cuStreamSynchronizeAsync(handle)
-        : await s.cuEventSynchronizeAsync(handle);
-      if (status !== CUDA_ERROR_INVALID_CONTEXT) return this.unwrap(call, status);
-      this.#waitMode = "polling";
-    }
-    for (;;) {
-      context.makeCurrent();
-      const status = kind === "stream" ? s.cuStreamQuery(handle) : s.cuEventQuery(handle);
-      if (status === CUDA_SUCCESS) return;
-      if (status !== CUDA_ERROR_NOT_READY) {
-        return this.unwrap(kind === "stream" ? "cuStreamQuery" : "cuEventQuery", status);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-  }
-
-  /** Closes the library; later calls do nothing. Close every object made through it first. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#library.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+  /** Closes the library: close every object made through it first (never the process's driver). */
+  protected release(library: Deno.DynamicLibrary<typeof CUDA_SYMBOLS>): void {
+    library.close();
   }
 }
 
@@ -496,7 +473,8 @@ let shared: CudaDriver | undefined;
 let sharedFailure: CudaUnavailableError | undefined;
 
 /**
- * The process's driver, opened on first use and kept open; throws the same
+ * The process's driver, opened on first use and kept open (unloading libcuda
+ * under its own threads is unsafe); throws the same
  * {@link CudaUnavailableError} every time where it cannot be opened.
  */
 export function cudaDriver(): CudaDriver {
@@ -511,19 +489,90 @@ export function cudaDriver(): CudaDriver {
   }
 }
 
-/** The context current on this thread, as far as this module made it so (one per thread: Workers load their own copy). */
-let currentContext: Deno.PointerObject | null = null;
+/** One scratch slot for `cuCtxGetCurrent` (one per thread: Workers load their own copy). */
+const currentOut = new BigUint64Array(1);
+
+/** What a wait Worker is told, and answers. */
+export type WaitRequest =
+  | { readonly kind: "start"; readonly path: string; readonly context: bigint }
+  | { readonly kind: "stream" | "event"; readonly id: number; readonly handle: bigint };
+/** The Worker's answer: the `CUresult` of `cuCtxSetCurrent` (id -1) or of a wait. */
+export interface WaitAnswer {
+  readonly id: number;
+  readonly status: number;
+}
+
+/**
+ * A Worker that made a context current on its own thread and waits there,
+ * one wait after another, in the order asked (`cuStreamSynchronize`,
+ * `cuEventSynchronize`): the main thread goes on meanwhile.
+ */
+class WaitWorker {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, (answer: WaitAnswer | Error) => void>();
+  #next = 0;
+  #failure: Error | undefined;
+
+  constructor(path: string, context: bigint) {
+    this.#worker = new Worker(new URL("./_cuda_wait_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    this.#worker.onmessage = (event: MessageEvent<WaitAnswer>) => {
+      const settle = this.#pending.get(event.data.id);
+      this.#pending.delete(event.data.id);
+      settle?.(event.data);
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(new Error(`The CUDA wait Worker failed: ${event.message}`));
+    };
+    const start: WaitRequest = { kind: "start", path, context };
+    this.#worker.postMessage(start);
+    // The start's answer comes first: a wait asked before it is queued behind it.
+    this.#pending.set(-1, (answer) => {
+      if (answer instanceof Error) return;
+      if (answer.status !== CUDA_SUCCESS) {
+        this.#fail(new Error(`cuCtxSetCurrent in the wait Worker returned ${answer.status}`));
+      }
+    });
+  }
+
+  /** The wait's `CUresult`; rejects where the Worker failed. */
+  wait(kind: "stream" | "event", handle: bigint): Promise<WaitAnswer> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, (answer) => answer instanceof Error ? reject(answer) : resolve(answer));
+      const request: WaitRequest = { kind, id, handle };
+      this.#worker.postMessage(request);
+    });
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const settle of this.#pending.values()) settle(error);
+    this.#pending.clear();
+  }
+
+  close(): void {
+    this.#fail(new Error("The CUDA wait Worker was closed"));
+    this.#worker.terminate();
+  }
+}
 
 /** A device's primary context, retained; `close()` releases it. */
-export class CudaContext implements Disposable {
+export class CudaContext extends Owned<Deno.PointerObject> {
+  protected readonly kind = "CUDA context";
   readonly driver: CudaDriver;
   readonly device: CudaDeviceInfo;
-  #handle: Deno.PointerObject | null;
+  #waiter: WaitWorker | undefined;
+  #waitMode: WaitMode = "worker";
+  #waitNote: string | undefined;
 
   private constructor(driver: CudaDriver, device: CudaDeviceInfo, handle: Deno.PointerObject) {
+    super(handle);
     this.driver = driver;
     this.device = device;
-    this.#handle = handle;
   }
 
   /** Retains the primary context of device `ordinal` and makes it current on this thread. */
@@ -541,16 +590,28 @@ export class CudaContext implements Disposable {
 
   /** The `CUcontext`. */
   get handle(): Deno.PointerObject {
-    if (this.#handle === null) throw new Error("CUDA context used after close()");
-    return this.#handle;
+    return this.value;
   }
 
-  /** Makes this context current on the calling thread (a no-op when it already is). */
+  /** The `CUcontext` as a number, for another thread (a Worker) to make it current there. */
+  get address(): bigint {
+    return BigInt(Deno.UnsafePointer.value(this.value));
+  }
+
+  /**
+   * Makes this context current on the calling thread, unless the driver says
+   * it already is (asked every time: cuFile and others push and pop contexts).
+   */
   makeCurrent(): void {
     const handle = this.handle;
-    if (currentContext !== null && Deno.UnsafePointer.equals(currentContext, handle)) return;
-    this.driver.unwrap("cuCtxSetCurrent", this.driver.symbols.cuCtxSetCurrent(handle));
-    currentContext = handle;
+    const s = this.driver.symbols;
+    if (
+      s.cuCtxGetCurrent(currentOut) === CUDA_SUCCESS &&
+      currentOut[0] === BigInt(Deno.UnsafePointer.value(handle))
+    ) {
+      return;
+    }
+    this.driver.unwrap("cuCtxSetCurrent", s.cuCtxSetCurrent(handle));
   }
 
   /** `cuMemGetInfo_v2`: free and total device memory, in bytes. */
@@ -568,35 +629,86 @@ export class CudaContext implements Disposable {
     this.driver.unwrap("cuCtxSynchronize", this.driver.symbols.cuCtxSynchronize());
   }
 
-  /** Releases the primary context; later calls do nothing. */
-  close(): void {
-    if (this.#handle === null) return;
-    const handle = this.#handle;
-    this.#handle = null;
-    if (currentContext !== null && Deno.UnsafePointer.equals(currentContext, handle)) {
-      this.driver.symbols.cuCtxSetCurrent(null);
-      currentContext = null;
+  /** Starts the wait Worker now (it loads in the background), so the first wait does not pay for it. */
+  startWaits(): void {
+    if (this.#waitMode !== "worker" || this.#waiter) return;
+    try {
+      this.#waiter = new WaitWorker(this.driver.path, this.address);
+    } catch (error) {
+      this.#blockFromNowOn(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** How waits run: on the context's wait Worker, or blocking this thread after a failure of it. */
+  get waitMode(): WaitMode {
+    return this.#waitMode;
+  }
+
+  /** Why waits block this thread, where they do. */
+  get waitNote(): string | undefined {
+    return this.#waitNote;
+  }
+
+  /**
+   * Waits for a stream (`cuStreamSynchronize`) or an event
+   * (`cuEventSynchronize`) on the context's wait Worker, where the context is
+   * current; on any failure of that path, here, blocking this thread, for this
+   * wait and every later one. A failed wait throws the driver's error.
+   */
+  async wait(kind: "stream" | "event", handle: Deno.PointerObject): Promise<void> {
+    if (this.#waitMode === "worker") {
+      try {
+        this.#waiter ??= new WaitWorker(this.driver.path, this.address);
+        const { status } = await this.#waiter.wait(kind, BigInt(Deno.UnsafePointer.value(handle)));
+        if (status === CUDA_SUCCESS) return;
+        this.#blockFromNowOn(
+          `the wait Worker's ${kind} wait returned ${describeCudaStatus(status).name}`,
+        );
+      } catch (error) {
+        this.#blockFromNowOn(error instanceof Error ? error.message : String(error));
+      }
+    }
+    this.makeCurrent();
+    const s = this.driver.symbols;
+    const status = kind === "stream" ? s.cuStreamSynchronize(handle) : s.cuEventSynchronize(handle);
+    this.driver.unwrap(kind === "stream" ? "cuStreamSynchronize" : "cuEventSynchronize", status);
+  }
+
+  #blockFromNowOn(reason: string): void {
+    if (this.#waitMode === "blocking") return;
+    this.#waitMode = "blocking";
+    this.#waitNote = reason;
+    this.#waiter?.close();
+    this.#waiter = undefined;
+  }
+
+  /** Stops the wait Worker, and releases the primary context. */
+  protected release(handle: Deno.PointerObject): void {
+    this.#waiter?.close();
+    this.#waiter = undefined;
+    const s = this.driver.symbols;
+    if (
+      s.cuCtxGetCurrent(currentOut) === CUDA_SUCCESS &&
+      currentOut[0] === BigInt(Deno.UnsafePointer.value(handle))
+    ) {
+      s.cuCtxSetCurrent(null);
     }
     this.driver.unwrap(
       "cuDevicePrimaryCtxRelease_v2",
-      this.driver.symbols.cuDevicePrimaryCtxRelease_v2(this.device.handle),
+      s.cuDevicePrimaryCtxRelease_v2(this.device.handle),
     );
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
 /** Device memory from `cuMemAlloc_v2`; `close()` frees it. */
-export class DeviceMemory implements Disposable {
+export class DeviceMemory extends Owned<bigint> {
+  protected readonly kind = "device memory";
   readonly context: CudaContext;
   readonly size: number;
-  #address: bigint | null;
 
   private constructor(context: CudaContext, address: bigint, size: number) {
+    super(address);
     this.context = context;
-    this.#address = address;
     this.size = size;
   }
 
@@ -614,43 +726,52 @@ export class DeviceMemory implements Disposable {
 
   /** The device address of byte `offset`. */
   address(offset = 0): bigint {
-    if (this.#address === null) throw new Error("Device memory used after close()");
+    const base = this.value;
     if (offset < 0 || offset > this.size) {
       throw new RangeError(`Offset ${offset} outside ${this.size} bytes of device memory`);
     }
-    return this.#address + BigInt(offset);
+    return base + BigInt(offset);
   }
 
-  /** True once freed. */
-  get closed(): boolean {
-    return this.#address === null;
-  }
-
-  /** Frees the memory; later calls do nothing. */
-  close(): void {
-    if (this.#address === null) return;
-    const address = this.#address;
-    this.#address = null;
+  protected release(address: bigint): void {
     this.context.makeCurrent();
     this.context.driver.unwrap("cuMemFree_v2", this.context.driver.symbols.cuMemFree_v2(address));
   }
+}
 
-  [Symbol.dispose](): void {
-    this.close();
+/** Host memory at a pointer, owned by a context; views and offsets checked against its size. */
+abstract class ContextHostMemory extends Owned<Deno.PointerObject> {
+  readonly context: CudaContext;
+  readonly size: number;
+
+  protected constructor(context: CudaContext, pointer: Deno.PointerObject, size: number) {
+    super(pointer);
+    this.context = context;
+    this.size = size;
+  }
+
+  /** The address of byte `offset`. */
+  pointer(offset = 0): Deno.PointerObject {
+    const base = this.value;
+    if (offset < 0 || offset > this.size) {
+      throw new RangeError(`Offset ${offset} outside a ${this.size}-byte ${this.kind}`);
+    }
+    return offset === 0 ? base : Deno.UnsafePointer.offset(base, offset) as Deno.PointerObject;
+  }
+
+  /** A view of `length` bytes from `offset`; valid until `close()`. */
+  view(offset: number, length: number): Uint8Array<ArrayBuffer> {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`View ${offset}+${length} outside a ${this.size}-byte ${this.kind}`);
+    }
+    if (length === 0) return new Uint8Array(0);
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.pointer(offset), length));
   }
 }
 
 /** Page-locked host memory from `cuMemHostAlloc`; `close()` frees it. */
-export class PinnedMemory implements Disposable {
-  readonly context: CudaContext;
-  readonly size: number;
-  #pointer: Deno.PointerObject | null;
-
-  private constructor(context: CudaContext, pointer: Deno.PointerObject, size: number) {
-    this.context = context;
-    this.#pointer = pointer;
-    this.size = size;
-  }
+export class PinnedMemory extends ContextHostMemory {
+  protected readonly kind = "pinned allocation";
 
   /** Allocates `size` bytes of pinned host memory (page aligned). */
   static allocate(context: CudaContext, size: number, flags = 0): PinnedMemory {
@@ -664,61 +785,18 @@ export class PinnedMemory implements Disposable {
     return new PinnedMemory(context, Deno.UnsafePointer.create(out[0]!)!, size);
   }
 
-  /** The address of byte `offset`. */
-  pointer(offset = 0): Deno.PointerObject {
-    if (this.#pointer === null) throw new Error("Pinned memory used after close()");
-    if (offset < 0 || offset > this.size) {
-      throw new RangeError(`Offset ${offset} outside a ${this.size}-byte pinned allocation`);
-    }
-    return offset === 0
-      ? this.#pointer
-      : Deno.UnsafePointer.offset(this.#pointer, offset) as Deno.PointerObject;
-  }
-
-  /** A view of `length` bytes from `offset`; valid until `close()`. */
-  view(offset: number, length: number): Uint8Array<ArrayBuffer> {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new RangeError(
-        `View ${offset}+${length} outside a ${this.size}-byte pinned allocation`,
-      );
-    }
-    if (length === 0) return new Uint8Array(0);
-    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.pointer(offset), length));
-  }
-
-  /** True once freed. */
-  get closed(): boolean {
-    return this.#pointer === null;
-  }
-
-  /** Frees the memory; later calls do nothing. */
-  close(): void {
-    if (this.#pointer === null) return;
-    const pointer = this.#pointer;
-    this.#pointer = null;
+  protected release(pointer: Deno.PointerObject): void {
     this.context.makeCurrent();
     this.context.driver.unwrap(
       "cuMemFreeHost",
       this.context.driver.symbols.cuMemFreeHost(pointer),
     );
   }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 /** Host memory page-locked in place with `cuMemHostRegister_v2`; `close()` unregisters it. */
-export class HostRegistration implements Disposable {
-  readonly context: CudaContext;
-  readonly size: number;
-  #pointer: Deno.PointerObject | null;
-
-  private constructor(context: CudaContext, pointer: Deno.PointerObject, size: number) {
-    this.context = context;
-    this.#pointer = pointer;
-    this.size = size;
-  }
+export class HostRegistration extends ContextHostMemory {
+  protected readonly kind = "host registration";
 
   /** Pins `size` bytes at `pointer` (page aligned, as `mmap` gives). */
   static register(
@@ -736,31 +814,24 @@ export class HostRegistration implements Disposable {
     return new HostRegistration(context, pointer, size);
   }
 
-  /** Unpins the memory (it stays allocated); later calls do nothing. */
-  close(): void {
-    if (this.#pointer === null) return;
-    const pointer = this.#pointer;
-    this.#pointer = null;
+  /** Unpins the memory (it stays allocated). */
+  protected release(pointer: Deno.PointerObject): void {
     this.context.makeCurrent();
     this.context.driver.unwrap(
       "cuMemHostUnregister",
       this.context.driver.symbols.cuMemHostUnregister(pointer),
     );
   }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 /** A stream; `close()` destroys it once its work is done. */
-export class CudaStream implements Disposable {
+export class CudaStream extends Owned<Deno.PointerObject> {
+  protected readonly kind = "CUDA stream";
   readonly context: CudaContext;
-  #handle: Deno.PointerObject | null;
 
   private constructor(context: CudaContext, handle: Deno.PointerObject) {
+    super(handle);
     this.context = context;
-    this.#handle = handle;
   }
 
   /** Creates a stream (`CU_STREAM_DEFAULT`: ordered with the NULL stream, as synchronous copies are). */
@@ -773,49 +844,42 @@ export class CudaStream implements Disposable {
 
   /** The `CUstream`. */
   get handle(): Deno.PointerObject {
-    if (this.#handle === null) throw new Error("CUDA stream used after close()");
-    return this.#handle;
+    return this.value;
   }
 
   /** Waits off this thread until the stream's work is done. */
   synchronize(): Promise<void> {
-    return this.context.driver.wait("stream", this.handle, this.context);
+    return this.context.wait("stream", this.handle);
   }
 
   /** Waits on this thread until the stream's work is done (for `close()` paths that cannot await). */
   synchronizeNow(): void {
-    this.context.makeCurrent();
-    this.context.driver.unwrap(
-      "cuStreamSynchronize",
-      this.context.driver.symbols.cuStreamSynchronize(this.handle),
-    );
+    synchronizeStream(this.context, this.handle);
   }
 
-  /** Destroys the stream after its work; later calls do nothing. */
-  close(): void {
-    if (this.#handle === null) return;
-    this.synchronizeNow();
-    const handle = this.#handle;
-    this.#handle = null;
+  /** Destroys the stream after its work. */
+  protected release(handle: Deno.PointerObject): void {
+    synchronizeStream(this.context, handle);
     this.context.driver.unwrap(
       "cuStreamDestroy_v2",
       this.context.driver.symbols.cuStreamDestroy_v2(handle),
     );
   }
+}
 
-  [Symbol.dispose](): void {
-    this.close();
-  }
+function synchronizeStream(context: CudaContext, handle: Deno.PointerObject): void {
+  context.makeCurrent();
+  context.driver.unwrap("cuStreamSynchronize", context.driver.symbols.cuStreamSynchronize(handle));
 }
 
 /** An event; `close()` destroys it. */
-export class CudaEvent implements Disposable {
+export class CudaEvent extends Owned<Deno.PointerObject> {
+  protected readonly kind = "CUDA event";
   readonly context: CudaContext;
-  #handle: Deno.PointerObject | null;
 
   private constructor(context: CudaContext, handle: Deno.PointerObject) {
+    super(handle);
     this.context = context;
-    this.#handle = handle;
   }
 
   /** Creates an event; `CU_EVENT_DEFAULT` records time. */
@@ -828,8 +892,7 @@ export class CudaEvent implements Disposable {
 
   /** The `CUevent`. */
   get handle(): Deno.PointerObject {
-    if (this.#handle === null) throw new Error("CUDA event used after close()");
-    return this.#handle;
+    return this.value;
   }
 
   /** Records the event on `stream` (null: the NULL stream). */
@@ -852,10 +915,10 @@ export class CudaEvent implements Disposable {
 
   /** Waits off this thread until the event completes. */
   synchronize(): Promise<void> {
-    return this.context.driver.wait("event", this.handle, this.context);
+    return this.context.wait("event", this.handle);
   }
 
-  /** Milliseconds between two completed events (`cuEventElapsedTime_v2`). */
+  /** Milliseconds between two completed events (`cuEventElapsedTime_v2`, else the first version). */
   static elapsedMs(start: CudaEvent, end: CudaEvent): number {
     const driver = start.context.driver;
     const s = driver.symbols;
@@ -869,25 +932,17 @@ export class CudaEvent implements Disposable {
     } else if (s.cuEventElapsedTime) {
       driver.unwrap("cuEventElapsedTime", s.cuEventElapsedTime(out, start.handle, end.handle));
     } else {
-      throw new Error("The CUDA driver has no cuEventElapsedTime");
+      throw new Error("The CUDA driver has neither cuEventElapsedTime_v2 nor cuEventElapsedTime");
     }
     return out[0]!;
   }
 
-  /** Destroys the event; later calls do nothing. */
-  close(): void {
-    if (this.#handle === null) return;
-    const handle = this.#handle;
-    this.#handle = null;
+  protected release(handle: Deno.PointerObject): void {
     this.context.makeCurrent();
     this.context.driver.unwrap(
       "cuEventDestroy_v2",
       this.context.driver.symbols.cuEventDestroy_v2(handle),
     );
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -899,13 +954,13 @@ export type KernelArgument =
   | { readonly f32: number };
 
 /** A loaded module (PTX or cubin from `cuModuleLoadData`); `close()` unloads it. */
-export class CudaModule implements Disposable {
+export class CudaModule extends Owned<Deno.PointerObject> {
+  protected readonly kind = "CUDA module";
   readonly context: CudaContext;
-  #handle: Deno.PointerObject | null;
 
   private constructor(context: CudaContext, handle: Deno.PointerObject) {
+    super(handle);
     this.context = context;
-    this.#handle = handle;
   }
 
   /** Loads `image`: PTX text (NUL-terminated here) or a cubin/fatbin's bytes. */
@@ -924,34 +979,26 @@ export class CudaModule implements Disposable {
 
   /** The kernel `name`; `CUDA_ERROR_NOT_FOUND` when the module has none. */
   kernel(name: string): CudaKernel {
-    if (this.#handle === null) throw new Error("CUDA module used after close()");
+    const handle = this.value;
     this.context.makeCurrent();
     const out = new BigUint64Array(1);
     this.context.driver.unwrap(
       `cuModuleGetFunction "${name}"`,
       this.context.driver.symbols.cuModuleGetFunction(
         out,
-        this.#handle,
+        handle,
         new TextEncoder().encode(`${name}\0`),
       ),
     );
     return new CudaKernel(this, name, Deno.UnsafePointer.create(out[0]!)!);
   }
 
-  /** Unloads the module; later calls do nothing. */
-  close(): void {
-    if (this.#handle === null) return;
-    const handle = this.#handle;
-    this.#handle = null;
+  protected release(handle: Deno.PointerObject): void {
     this.context.makeCurrent();
     this.context.driver.unwrap(
       "cuModuleUnload",
       this.context.driver.symbols.cuModuleUnload(handle),
     );
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -1086,9 +1133,4 @@ function checkSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`Cannot allocate ${size} bytes: expected a byte count`);
   }
-}
-
-function cText(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
 }

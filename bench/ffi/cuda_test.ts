@@ -9,6 +9,7 @@ import {
   copyHostToDeviceAsync,
   CU_EVENT_BLOCKING_SYNC,
   CU_EVENT_DISABLE_TIMING,
+  CUDA_CODE_NAMES,
   CUDA_LIBRARY_CANDIDATES,
   CudaContext,
   CudaDriver,
@@ -80,47 +81,21 @@ Deno.test("the loader tries WEIGHTBENCH_LIBCUDA first, then libcuda.so.1 (the dr
   }
 });
 
-Deno.test("describeCudaStatus names every documented CUresult and prefers the driver's words", () => {
-  const table: [number, string][] = [
-    [0, "CUDA_SUCCESS"],
-    [1, "CUDA_ERROR_INVALID_VALUE"],
-    [2, "CUDA_ERROR_OUT_OF_MEMORY"],
-    [3, "CUDA_ERROR_NOT_INITIALIZED"],
-    [34, "CUDA_ERROR_STUB_LIBRARY"],
-    [36, "CUDA_ERROR_CALL_REQUIRES_NEWER_DRIVER"],
-    [100, "CUDA_ERROR_NO_DEVICE"],
-    [101, "CUDA_ERROR_INVALID_DEVICE"],
-    [201, "CUDA_ERROR_INVALID_CONTEXT"],
-    [209, "CUDA_ERROR_NO_BINARY_FOR_GPU"],
-    [218, "CUDA_ERROR_INVALID_PTX"],
-    [222, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"],
-    [400, "CUDA_ERROR_INVALID_HANDLE"],
-    [500, "CUDA_ERROR_NOT_FOUND"],
-    [600, "CUDA_ERROR_NOT_READY"],
-    [700, "CUDA_ERROR_ILLEGAL_ADDRESS"],
-    [713, "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED"],
-    [803, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH"],
-    [804, "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"],
-    [999, "CUDA_ERROR_UNKNOWN"],
-  ];
-  for (const [status, name] of table) {
-    const described = describeCudaStatus(status);
-    assert.equal(described.name, name, `status ${status}`);
-    assert.ok(described.text.length > 10, `text of ${name}`);
-  }
-  assert.match(describeCudaStatus(803).text, /mismatch between the versions of the display driver/);
-  assert.deepEqual(describeCudaStatus(123456), {
-    name: "CUDA error 123456",
-    text: "unknown CUDA error",
-  });
+Deno.test("describeCudaStatus prefers the driver's words, then names the codes weightbench uses", () => {
   assert.deepEqual(
     describeCudaStatus(2, { name: "CUDA_ERROR_OUT_OF_MEMORY", text: "out of memory" }),
-    {
-      name: "CUDA_ERROR_OUT_OF_MEMORY",
-      text: "out of memory",
-    },
+    { name: "CUDA_ERROR_OUT_OF_MEMORY", text: "out of memory" },
   );
-  assert.equal(describeCudaStatus(2, { name: null, text: null }).name, "CUDA_ERROR_OUT_OF_MEMORY");
+  assert.deepEqual(describeCudaStatus(100, { name: null, text: null }), {
+    name: "CUDA_ERROR_NO_DEVICE",
+    text: "the driver has no text for this code",
+  });
+  assert.equal(describeCudaStatus(34).name, "CUDA_ERROR_STUB_LIBRARY");
+  assert.match(describeCudaStatus(34).text, /toolkit's stub/);
+  assert.deepEqual(describeCudaStatus(123456), {
+    name: "CUDA error 123456",
+    text: "the driver has no text for this code",
+  });
 });
 
 Deno.test("CudaError carries the call, the status and the CUDA error name", () => {
@@ -146,8 +121,15 @@ Deno.test("formatUuid prints a CUuuid as nvidia-smi does", () => {
 
 // ---- the same checks on the fake driver here and on the real one on a GPU machine ----
 
-/** Every binding, once, on device 0 of `driver`; `fake` tells what only the fake can promise. */
-async function exercise(driver: CudaDriver, fake: boolean): Promise<void> {
+/**
+ * Every binding, once, on device 0 of `driver`; `fake` tells what only the
+ * fake can promise; `waits`, how the context's waits must have run.
+ */
+async function exercise(
+  driver: CudaDriver,
+  fake: boolean,
+  waits: "worker" | "blocking" = "worker",
+): Promise<void> {
   assert.ok(driver.version() >= 12000, `driver version ${driver.version()}`);
   const count = driver.deviceCount();
   assert.ok(count >= 1);
@@ -169,6 +151,10 @@ async function exercise(driver: CudaDriver, fake: boolean): Promise<void> {
   const before = context.memoryInfo();
   assert.ok(before.total > 0 && before.free <= before.total);
   await exerciseContext(context, before);
+  assert.equal(context.waitMode, waits, context.waitNote ?? "");
+  if (waits === "blocking") {
+    assert.match(context.waitNote!, /^the wait Worker's (event|stream) wait returned /);
+  }
   // every object above is closed: the memory is back
   if (fake) assert.equal(context.memoryInfo().free, before.free);
   context.close();
@@ -289,7 +275,6 @@ testUnless(
     control!.configure({ copyDelayUs: 200 });
     using driver = CudaDriver.open({ paths: [fake.path!] });
     await exercise(driver, true);
-    assert.equal(driver.waitMode, "nonblocking");
     const stats = control!.stats();
     assert.equal(stats.liveAllocations, 0);
     assert.equal(stats.pinnedBytes, 0);
@@ -301,18 +286,47 @@ testUnless(
 
 testUnless(
   fake.skip,
-  "waits poll on this thread where the driver wants a current context for them",
+  "waits run on the context's Worker, where the context is current, when the driver wants one",
   async () => {
     control!.configure({ waitsNeedContext: true, copyDelayUs: 500 });
     using driver = CudaDriver.open({ paths: [fake.path!] });
-    await exercise(driver, true);
-    assert.equal(driver.waitMode, "polling");
+    await exercise(driver, true, "worker");
   },
 );
 
 testUnless(
   fake.skip,
-  "unwrap() names errors with the driver's words, and cuda.h's where it has none",
+  "any failure of a wait off this thread falls back to a blocking wait here, and says why",
+  async () => {
+    control!.configure({ waitsFailOffThread: true, copyDelayUs: 500 });
+    using driver = CudaDriver.open({ paths: [fake.path!] });
+    await exercise(driver, true, "blocking");
+  },
+);
+
+testUnless(
+  fake.skip,
+  "a context made current behind the bindings' back is made current again",
+  () => {
+    control!.configure();
+    using driver = CudaDriver.open({ paths: [fake.path!] });
+    using context = CudaContext.retainPrimary(driver, 0);
+    // cuFile pushes and pops contexts on the threads it is called from: here, it took ours away
+    driver.unwrap("cuCtxSetCurrent", driver.symbols.cuCtxSetCurrent(null));
+    using memory = DeviceMemory.allocate(context, 4096);
+    fillDevice(context, memory.address(), 1, 4096);
+    // and pushed (then popped) around a call: what was current before is current after
+    const popped = new BigUint64Array(1);
+    driver.unwrap("cuCtxPushCurrent_v2", driver.symbols.cuCtxPushCurrent_v2(context.handle));
+    driver.unwrap("cuCtxPopCurrent_v2", driver.symbols.cuCtxPopCurrent_v2(popped));
+    assert.equal(popped[0], context.address);
+    fillDevice(context, memory.address(), 2, 4096);
+  },
+);
+
+testUnless(
+  fake.skip,
+  "unwrap() names errors with the driver's words, and weightbench's where the driver has none",
   () => {
     control!.configure({ initStatus: 803 });
     using driver = CudaDriver.open({ paths: [fake.path!] });
@@ -325,8 +339,8 @@ testUnless(
     control!.configure({ initStatus: 34 });
     using again = CudaDriver.open({ paths: [fake.path!] });
     const stub = cudaErrorOf(() => again.init());
-    assert.equal(stub.code, "CUDA_ERROR_STUB_LIBRARY"); // the fake cannot name 34: cuda.h's name is used
-    assert.match(stub.message, /stub library/);
+    assert.equal(stub.code, "CUDA_ERROR_STUB_LIBRARY"); // the fake cannot name 34, as the stub cannot
+    assert.match(stub.message, /toolkit's stub/);
     control!.configure({ devices: 0 });
     using none = CudaDriver.open({ paths: [fake.path!] });
     assert.equal((cudaErrorOf(() => none.deviceCount())).code, "CUDA_ERROR_NO_DEVICE");
@@ -335,6 +349,52 @@ testUnless(
 );
 
 // ---- the real driver ----
+
+/** NVIDIA's real driver library where it opens here, and what `cuInit` said. */
+function realLibrary(): { driver?: CudaDriver; init?: unknown; skip?: string } {
+  let driver: CudaDriver;
+  try {
+    driver = cudaDriver();
+  } catch (error) {
+    return { skip: `no CUDA driver library: ${(error as Error).message}` };
+  }
+  try {
+    driver.init();
+    return { driver };
+  } catch (error) {
+    return { driver, init: error };
+  }
+}
+const real = realLibrary();
+
+testUnless(
+  real.skip,
+  "the real driver names every code weightbench compares against as weightbench does",
+  () => {
+    for (const [status, name] of Object.entries(CUDA_CODE_NAMES)) {
+      const error = real.driver!.error("call", Number(status));
+      assert.equal(error.code, name, `CUresult ${status}`);
+      assert.ok(error.text.length > 0 && error.text !== describeCudaStatus(-1).text, error.text);
+    }
+  },
+);
+
+testUnless(
+  real.skip ?? (real.init === undefined ? "a GPU answers cuInit here" : undefined),
+  "without a GPU the real driver's cuInit fails with its own name and text for the code",
+  () => {
+    const error = real.init;
+    assert.ok(error instanceof CudaError, String(error));
+    assert.equal(error.call, "cuInit");
+    assert.equal(error.code, "CUDA_ERROR_NO_DEVICE");
+    assert.equal(
+      error.message,
+      "cuInit failed: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected",
+    );
+    assert.match(real.driver!.path, /libcuda\.so\.1$/);
+    assert.ok(real.driver!.version() >= 11000, `cuDriverGetVersion ${real.driver!.version()}`);
+  },
+);
 
 function realDriverSkip(): string | undefined {
   try {
@@ -348,10 +408,5 @@ function realDriverSkip(): string | undefined {
 testUnless(realDriverSkip(), "GPU: the bindings on the real driver", async () => {
   const driver = cudaDriver(); // never closed: unloading libcuda under its own threads is unsafe
   await exercise(driver, false);
-  console.log(`  ${driver.path}: waits ${driver.waitMode}, driver ${driver.version()}`);
-  assert.equal(
-    driver.waitMode,
-    "nonblocking",
-    "cuStreamSynchronize/cuEventSynchronize needed a current context",
-  );
+  console.log(`  ${driver.path}: driver ${driver.version()}, waits on the context's Worker`);
 });

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { optionalEnv } from "../util/env.ts";
+import { type LibrarySpec, NativeCallError, openLibrary } from "./library.ts";
 
 /** Linux x86-64 and aarch64 share these values. */
 export const O_RDONLY = 0;
@@ -67,7 +67,8 @@ export const SEEK_END = 2;
 /** `_SC_PAGESIZE` for sysconf. */
 export const SC_PAGESIZE = 30;
 
-const symbols = {
+/** The libc symbols, as `unistd.h`, `fcntl.h`, `sys/mman.h` and `string.h` declare them. */
+export const LIBC_SYMBOLS = {
   /** int open(const char *path, int flags, mode_t mode) */
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   /** int unlink(const char *path) */
@@ -135,29 +136,23 @@ const symbols = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The libc functions weightbench uses. */
-export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-const CANDIDATES = ["libc.so.6", "libc.so"];
-let loaded: Deno.DynamicLibrary<typeof symbols> | undefined;
+/** libc: `WEIGHTBENCH_LIBC` first, then the usual names; every symbol is required. */
+export const LIBC: LibrarySpec<typeof LIBC_SYMBOLS> = {
+  name: "libc",
+  env: "WEIGHTBENCH_LIBC",
+  candidates: ["libc.so.6", "libc.so"],
+  symbols: LIBC_SYMBOLS,
+  fallbacks: {},
+};
 
-/** Opens libc on first use; every path tried is listed if none opens. */
+let loaded: Libc | undefined;
+
+/** Opens libc on first use and keeps it; every path tried is listed if none opens. */
 export function libc(): Libc {
-  if (loaded) return loaded.symbols;
-  const override = optionalEnv("WEIGHTBENCH_LIBC");
-  const tried: string[] = [];
-  const errors: unknown[] = [];
-  for (const path of override ? [override, ...CANDIDATES] : CANDIDATES) {
-    try {
-      loaded = Deno.dlopen(path, symbols);
-      return loaded.symbols;
-    } catch (error) {
-      tried.push(path);
-      errors.push(error);
-    }
-  }
-  throw new Error(`Cannot open libc: tried ${tried.map((p) => `"${p}"`).join(", ")}`, {
-    cause: errors,
-  });
+  loaded ??= openLibrary(LIBC).library.symbols;
+  return loaded;
 }
 
 const ERRNO_NAMES: Record<number, string> = {
@@ -184,16 +179,13 @@ const ERRNO_NAMES: Record<number, string> = {
 };
 
 /** A libc call failed; `code` is the errno name (`ENOENT`), `errno` its number. */
-export class SystemError extends Error {
+export class SystemError extends NativeCallError {
   readonly errno: number;
-  readonly code: string;
 
   constructor(call: string, errno: number, detail: string) {
-    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super(`${call} failed: ${code}: ${detail}`);
+    super(call, errno, ERRNO_NAMES[errno] ?? `errno ${errno}`, detail);
     this.name = "SystemError";
     this.errno = errno;
-    this.code = code;
   }
 }
 

@@ -141,6 +141,11 @@ export class NativeFile implements Disposable {
     );
   }
 
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
   /** Closes the descriptor; later calls do nothing. */
   close(): void {
     if (this.#fd < 0) return;

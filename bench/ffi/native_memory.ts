@@ -48,6 +48,8 @@ const PREFAULT_CHUNK = 16 << 20;
 export class NativeMemory implements Disposable {
   #pointer: Deno.PointerObject | null;
   readonly size: number;
+  /** Ordinary pageable memory, so it can stand wherever staging is asked for. */
+  readonly pinned = false;
 
   private constructor(pointer: Deno.PointerObject, size: number) {
     this.#pointer = pointer;

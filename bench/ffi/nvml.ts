@@ -3,12 +3,15 @@
  * device its name, UUID, memory (the versioned `nvmlMemory_v2_t`), PCIe link
  * and throughput, and the compute processes with the memory each holds.
  *
- * One symbol table, one loader ({@link Nvml.open}: `WEIGHTBENCH_LIBNVML`
- * first, then the usual names, every path tried listed on failure), one
- * {@link Nvml.unwrap} that turns an `nvmlReturn_t` into an {@link NvmlError}
- * with NVML's own text for it (`nvmlErrorString`) and the name `nvml.h`
- * gives it ({@link describeNvmlStatus}). NVML needs no CUDA context, so any
- * thread may call it (the memory sampler does, from a Worker).
+ * One symbol table ({@link NVML_SYMBOLS}), opened by the project's loader
+ * ({@link Nvml.open}: `WEIGHTBENCH_LIBNVML` first, then the usual names, every
+ * path tried listed on failure), one {@link Nvml.unwrap} that turns an
+ * `nvmlReturn_t` into an {@link NvmlError} with NVML's own text for it
+ * (`nvmlErrorString`) and the name `nvml.h` gives it (NVML has no call that
+ * names a code: {@link describeNvmlStatus}). NVML needs no CUDA context, so
+ * any thread may call it (the memory sampler does, from a Worker). A query a
+ * device cannot answer is null, and any other failure of an optional query is
+ * reported beside the answer (`PcieLink.problems`), never thrown.
  *
  * @example
  * ```ts
@@ -27,26 +30,45 @@
  * @module
  */
 
-import { optionalEnv } from "../util/env.ts";
+import {
+  cStringAt,
+  cText,
+  type LibrarySpec,
+  LibraryUnavailableError,
+  NativeCallError,
+  openLibrary,
+  Owned,
+} from "./library.ts";
 
 /** `NVML_SUCCESS`. */
 export const NVML_SUCCESS = 0;
 /** `NVML_ERROR_NOT_SUPPORTED`: the device cannot answer this query. */
 export const NVML_ERROR_NOT_SUPPORTED = 3;
+/** `NVML_ERROR_DRIVER_NOT_LOADED`: no NVIDIA kernel driver is running (no GPU, or not loaded). */
+export const NVML_ERROR_DRIVER_NOT_LOADED = 9;
 /** `NVML_ERROR_INSUFFICIENT_SIZE`: the buffer was too small; the count says how many. */
 export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
 /** `nvmlMemory_v2`: `NVML_STRUCT_VERSION(Memory, 2)`, sizeof(nvmlMemory_v2_t) = 40 | 2 << 24. */
 export const NVML_MEMORY_V2_VERSION = 40 | (2 << 24);
+/** `sizeof(nvmlMemory_v2_t)`: version, then total, reserved, free, used (unsigned long long). */
+export const NVML_MEMORY_V2_BYTES = 40;
+/** Offsets in `nvmlMemory_v2_t` of `total`, `reserved`, `free`, `used`. */
+export const NVML_MEMORY_V2_OFFSETS = { total: 8, reserved: 16, free: 24, used: 32 } as const;
 /** `NVML_VALUE_NOT_AVAILABLE` as an unsigned long long. */
-const VALUE_NOT_AVAILABLE = 0xffffffffffffffffn;
+export const NVML_VALUE_NOT_AVAILABLE = 0xffffffffffffffffn;
 /** `sizeof(nvmlProcessInfo_t)`: pid, padding, usedGpuMemory, gpuInstanceId, computeInstanceId. */
-const PROCESS_INFO_BYTES = 24;
-/** `nvmlPcieUtilCounter_t`: `NVML_PCIE_UTIL_TX_BYTES`, `NVML_PCIE_UTIL_RX_BYTES`. */
-const PCIE_TX = 0;
-const PCIE_RX = 1;
+export const NVML_PROCESS_INFO_BYTES = 24;
+/** Offsets in `nvmlProcessInfo_t` of `pid` and `usedGpuMemory`. */
+export const NVML_PROCESS_INFO_OFFSETS = { pid: 0, usedGpuMemory: 8 } as const;
+/** `NVML_PCIE_UTIL_TX_BYTES` of `nvmlPcieUtilCounter_t`. */
+export const NVML_PCIE_UTIL_TX_BYTES = 0;
+/** `NVML_PCIE_UTIL_RX_BYTES` of `nvmlPcieUtilCounter_t`. */
+export const NVML_PCIE_UTIL_RX_BYTES = 1;
+/** Buffer for names, UUIDs and versions: `NVML_DEVICE_NAME_V2_BUFFER_SIZE`, the largest of them. */
+export const NVML_TEXT_BYTES = 96;
 
 /** NVML's symbols. `nvmlReturn_t` and enums are `int`; `nvmlDevice_t` is a pointer. */
-const symbols = {
+export const NVML_SYMBOLS = {
   /** nvmlReturn_t nvmlInit_v2(void) */
   nvmlInit_v2: { parameters: [], result: "i32" },
   /** nvmlReturn_t nvmlShutdown(void) */
@@ -94,7 +116,7 @@ const symbols = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The NVML functions weightbench calls. */
-export type NvmlSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+export type NvmlSymbols = Deno.DynamicLibrary<typeof NVML_SYMBOLS>["symbols"];
 
 /** The names tried for NVML, after `WEIGHTBENCH_LIBNVML`. */
 export const NVML_LIBRARY_CANDIDATES: readonly string[] = [
@@ -106,8 +128,20 @@ export const NVML_LIBRARY_CANDIDATES: readonly string[] = [
   "/usr/lib/wsl/lib/libnvidia-ml.so.1",
 ];
 
+/** NVML as the loader knows it. */
+export const NVML: LibrarySpec<typeof NVML_SYMBOLS> = {
+  name: "NVML",
+  env: "WEIGHTBENCH_LIBNVML",
+  candidates: NVML_LIBRARY_CANDIDATES,
+  symbols: NVML_SYMBOLS,
+  fallbacks: {
+    nvmlSystemGetCudaDriverVersion_v2: "the CUDA version is recorded as unknown (null)",
+    nvmlDeviceGetComputeRunningProcesses_v3: "the process list is recorded as unknown (null)",
+  },
+};
+
 /** `nvmlReturn_t` → name, as `nvml.h` spells them. */
-const NVML_ERROR_NAMES: Readonly<Record<number, string>> = {
+export const NVML_ERROR_NAMES: Readonly<Record<number, string>> = {
   0: "NVML_SUCCESS",
   1: "NVML_ERROR_UNINITIALIZED",
   2: "NVML_ERROR_INVALID_ARGUMENT",
@@ -154,34 +188,18 @@ export function describeNvmlStatus(
 }
 
 /** NVML could not be opened; `tried` lists every path, in order. */
-export class NvmlUnavailableError extends Error {
-  readonly tried: readonly string[];
-
+export class NvmlUnavailableError extends LibraryUnavailableError {
   constructor(tried: readonly string[], errors: readonly unknown[]) {
-    const first = errors[0] instanceof Error ? errors[0].message.split("\n")[0] : undefined;
-    super(
-      `Cannot open NVML: tried ${tried.map((p) => `"${p}"`).join(", ")}${
-        first ? ` (${first})` : ""
-      }`,
-      { cause: errors },
-    );
+    super(NVML.name, tried, errors);
     this.name = "NvmlUnavailableError";
-    this.tried = tried;
   }
 }
 
 /** An NVML call failed; `code` is the NVML error name, `status` its number. */
-export class NvmlError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly call: string;
-
-  constructor(call: string, status: number, name: string, text: string) {
-    super(`${call} failed: ${name}: ${text}`);
+export class NvmlError extends NativeCallError {
+  constructor(call: string, status: number, code: string, text: string) {
+    super(call, status, code, text);
     this.name = "NvmlError";
-    this.status = status;
-    this.code = name;
-    this.call = call;
   }
 }
 
@@ -200,6 +218,8 @@ export interface PcieLink {
   readonly width: number | null;
   readonly maxGeneration: number | null;
   readonly maxWidth: number | null;
+  /** Why a field is null other than NOT_SUPPORTED: each failed query's error, in words. */
+  readonly problems: readonly string[];
 }
 
 /** A compute process on a device. */
@@ -216,66 +236,51 @@ export interface NvmlOptions {
 }
 
 /** NVML, opened and initialised; `close()` shuts it down and unloads it. */
-export class Nvml implements Disposable {
-  readonly #library: Deno.DynamicLibrary<typeof symbols>;
+export class Nvml extends Owned<Deno.DynamicLibrary<typeof NVML_SYMBOLS>> {
+  protected readonly kind = "NVML";
   readonly path: string;
-  #open = true;
 
-  private constructor(library: Deno.DynamicLibrary<typeof symbols>, path: string) {
-    this.#library = library;
+  private constructor(library: Deno.DynamicLibrary<typeof NVML_SYMBOLS>, path: string) {
+    super(library);
     this.path = path;
   }
 
-  /** Opens and initialises NVML; throws {@link NvmlUnavailableError} or {@link NvmlError}. */
+  /**
+   * Opens and initialises NVML; throws {@link NvmlUnavailableError}, or the
+   * {@link NvmlError} of `nvmlInit_v2` (`NVML_ERROR_DRIVER_NOT_LOADED` without a GPU).
+   */
   static open(options: NvmlOptions = {}): Nvml {
-    const override = options.paths ? undefined : optionalEnv("WEIGHTBENCH_LIBNVML");
-    const candidates = options.paths ??
-      (override ? [override, ...NVML_LIBRARY_CANDIDATES] : NVML_LIBRARY_CANDIDATES);
-    const tried: string[] = [];
-    const errors: unknown[] = [];
-    for (const path of candidates) {
-      let library: Deno.DynamicLibrary<typeof symbols>;
-      try {
-        library = Deno.dlopen(path, symbols);
-      } catch (error) {
-        tried.push(path);
-        errors.push(error);
-        continue;
-      }
-      const nvml = new Nvml(library, path);
-      try {
-        nvml.unwrap("nvmlInit_v2", library.symbols.nvmlInit_v2());
-      } catch (error) {
-        library.close();
-        throw error;
-      }
-      return nvml;
+    const { library, path } = openLibrary(
+      NVML,
+      options.paths,
+      (tried, errors) => new NvmlUnavailableError(tried, errors),
+    );
+    const status = library.symbols.nvmlInit_v2();
+    if (status !== NVML_SUCCESS) {
+      const error = nvmlError(library.symbols, "nvmlInit_v2", status);
+      library.close();
+      throw error;
     }
-    throw new NvmlUnavailableError(tried, errors);
+    return new Nvml(library, path);
   }
 
   /** The symbols, for calls this module does not wrap. */
   get symbols(): NvmlSymbols {
-    if (!this.#open) throw new Error("NVML used after close()");
-    return this.#library.symbols;
+    return this.value.symbols;
   }
 
   /** Returns when `status` is `NVML_SUCCESS`; otherwise throws the {@link NvmlError} naming `call`. */
   unwrap(call: string, status: number): void {
-    if (status === NVML_SUCCESS) return;
-    let text: string | null = null;
-    try {
-      const pointer = this.#library.symbols.nvmlErrorString(status);
-      if (pointer) text = Deno.UnsafePointerView.getCString(pointer);
-    } catch { /* the table's name is enough */ }
-    const described = describeNvmlStatus(status, text);
-    throw new NvmlError(call, status, described.name, described.text);
+    if (status !== NVML_SUCCESS) throw nvmlError(this.symbols, call, status);
   }
 
   /** The display driver's version: `580.159.04`. */
   driverVersion(): string {
-    const text = new Uint8Array(96);
-    this.unwrap("nvmlSystemGetDriverVersion", this.symbols.nvmlSystemGetDriverVersion(text, 96));
+    const text = new Uint8Array(NVML_TEXT_BYTES);
+    this.unwrap(
+      "nvmlSystemGetDriverVersion",
+      this.symbols.nvmlSystemGetDriverVersion(text, NVML_TEXT_BYTES),
+    );
     return cText(text);
   }
 
@@ -317,20 +322,24 @@ export class Nvml implements Disposable {
     return new NvmlDevice(this, Deno.UnsafePointer.create(out[0]!)!);
   }
 
-  /** Shuts NVML down and unloads it; later calls do nothing. */
-  close(): void {
-    if (!this.#open) return;
-    this.#open = false;
+  /** Shuts NVML down and unloads it. */
+  protected release(library: Deno.DynamicLibrary<typeof NVML_SYMBOLS>): void {
     try {
-      this.#library.symbols.nvmlShutdown();
+      library.symbols.nvmlShutdown();
     } finally {
-      this.#library.close();
+      library.close();
     }
   }
+}
 
-  [Symbol.dispose](): void {
-    this.close();
-  }
+/** The {@link NvmlError} for `status` after `call`, with NVML's own text for it. */
+function nvmlError(symbols: NvmlSymbols, call: string, status: number): NvmlError {
+  let text: string | null = null;
+  try {
+    text = cStringAt(symbols.nvmlErrorString(status));
+  } catch { /* the name is enough */ }
+  const described = describeNvmlStatus(status, text);
+  return new NvmlError(call, status, described.name, described.text);
 }
 
 /** One device; valid while its {@link Nvml} is open. */
@@ -339,73 +348,84 @@ export class NvmlDevice {
 
   /** `NVIDIA H100 80GB HBM3` */
   name(): string {
-    const text = new Uint8Array(96);
+    const text = new Uint8Array(NVML_TEXT_BYTES);
     this.nvml.unwrap(
       "nvmlDeviceGetName",
-      this.nvml.symbols.nvmlDeviceGetName(this.handle, text, 96),
+      this.nvml.symbols.nvmlDeviceGetName(this.handle, text, NVML_TEXT_BYTES),
     );
     return cText(text);
   }
 
   /** `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` */
   uuid(): string {
-    const text = new Uint8Array(96);
+    const text = new Uint8Array(NVML_TEXT_BYTES);
     this.nvml.unwrap(
       "nvmlDeviceGetUUID",
-      this.nvml.symbols.nvmlDeviceGetUUID(this.handle, text, 96),
+      this.nvml.symbols.nvmlDeviceGetUUID(this.handle, text, NVML_TEXT_BYTES),
     );
     return cText(text);
   }
 
   /** Device memory (`nvmlDeviceGetMemoryInfo_v2`, with its version field set). */
   memory(): NvmlMemory {
-    const struct = new DataView(new ArrayBuffer(40));
+    const struct = new DataView(new ArrayBuffer(NVML_MEMORY_V2_BYTES));
     struct.setUint32(0, NVML_MEMORY_V2_VERSION, true);
     this.nvml.unwrap(
       "nvmlDeviceGetMemoryInfo_v2",
       this.nvml.symbols.nvmlDeviceGetMemoryInfo_v2(this.handle, new Uint8Array(struct.buffer)),
     );
+    const at = NVML_MEMORY_V2_OFFSETS;
     return {
-      total: Number(struct.getBigUint64(8, true)),
-      reserved: Number(struct.getBigUint64(16, true)),
-      free: Number(struct.getBigUint64(24, true)),
-      used: Number(struct.getBigUint64(32, true)),
+      total: Number(struct.getBigUint64(at.total, true)),
+      reserved: Number(struct.getBigUint64(at.reserved, true)),
+      free: Number(struct.getBigUint64(at.free, true)),
+      used: Number(struct.getBigUint64(at.used, true)),
     };
   }
 
-  /** The PCIe link now and at best; a field the device cannot report is null. */
+  /**
+   * The PCIe link now and at best; a field the device cannot report is null,
+   * and a query that failed otherwise is null too, its error in `problems`.
+   */
   pcieLink(): PcieLink {
     const s = this.nvml.symbols;
+    const problems: string[] = [];
+    const query = (call: string, fn: (out: Uint32Array) => number) =>
+      this.#optionalUint(call, fn, problems);
     return {
-      generation: this.#optionalUint(
+      generation: query(
         "nvmlDeviceGetCurrPcieLinkGeneration",
         (out) => s.nvmlDeviceGetCurrPcieLinkGeneration(this.handle, out),
       ),
-      width: this.#optionalUint(
+      width: query(
         "nvmlDeviceGetCurrPcieLinkWidth",
         (out) => s.nvmlDeviceGetCurrPcieLinkWidth(this.handle, out),
       ),
-      maxGeneration: this.#optionalUint(
+      maxGeneration: query(
         "nvmlDeviceGetMaxPcieLinkGeneration",
         (out) => s.nvmlDeviceGetMaxPcieLinkGeneration(this.handle, out),
       ),
-      maxWidth: this.#optionalUint(
+      maxWidth: query(
         "nvmlDeviceGetMaxPcieLinkWidth",
         (out) => s.nvmlDeviceGetMaxPcieLinkWidth(this.handle, out),
       ),
+      problems,
     };
   }
 
-  /** PCIe traffic over the last 20 ms, in KB/s each way; null where not supported. */
+  /** PCIe traffic over the last 20 ms, in KB/s each way; null where either direction cannot say. */
   pcieThroughput(): { txKBps: number; rxKBps: number } | null {
     const s = this.nvml.symbols;
+    const problems: string[] = [];
     const tx = this.#optionalUint(
       "nvmlDeviceGetPcieThroughput TX",
-      (out) => s.nvmlDeviceGetPcieThroughput(this.handle, PCIE_TX, out),
+      (out) => s.nvmlDeviceGetPcieThroughput(this.handle, NVML_PCIE_UTIL_TX_BYTES, out),
+      problems,
     );
     const rx = this.#optionalUint(
       "nvmlDeviceGetPcieThroughput RX",
-      (out) => s.nvmlDeviceGetPcieThroughput(this.handle, PCIE_RX, out),
+      (out) => s.nvmlDeviceGetPcieThroughput(this.handle, NVML_PCIE_UTIL_RX_BYTES, out),
+      problems,
     );
     return tx === null || rx === null ? null : { txKBps: tx, rxKBps: rx };
   }
@@ -417,7 +437,7 @@ export class NvmlDevice {
     let capacity = 16;
     for (let attempt = 0; attempt < 4; attempt++) {
       const count = new Uint32Array([capacity]);
-      const infos = new DataView(new ArrayBuffer(capacity * PROCESS_INFO_BYTES));
+      const infos = new DataView(new ArrayBuffer(capacity * NVML_PROCESS_INFO_BYTES));
       const status = call(this.handle, count, new Uint8Array(infos.buffer));
       if (status === NVML_ERROR_INSUFFICIENT_SIZE) {
         capacity = Math.max(capacity * 2, count[0]! + 8);
@@ -426,11 +446,11 @@ export class NvmlDevice {
       this.nvml.unwrap("nvmlDeviceGetComputeRunningProcesses_v3", status);
       const processes: GpuProcess[] = [];
       for (let i = 0; i < count[0]!; i++) {
-        const base = i * PROCESS_INFO_BYTES;
-        const used = infos.getBigUint64(base + 8, true);
+        const base = i * NVML_PROCESS_INFO_BYTES;
+        const used = infos.getBigUint64(base + NVML_PROCESS_INFO_OFFSETS.usedGpuMemory, true);
         processes.push({
-          pid: infos.getUint32(base, true),
-          usedBytes: used === VALUE_NOT_AVAILABLE ? null : Number(used),
+          pid: infos.getUint32(base + NVML_PROCESS_INFO_OFFSETS.pid, true),
+          usedBytes: used === NVML_VALUE_NOT_AVAILABLE ? null : Number(used),
         });
       }
       return processes;
@@ -438,16 +458,18 @@ export class NvmlDevice {
     throw new Error("nvmlDeviceGetComputeRunningProcesses_v3: the process list kept growing");
   }
 
-  #optionalUint(call: string, fn: (out: Uint32Array) => number): number | null {
+  /** The query's answer; null where it failed: NOT_SUPPORTED silently, any other error told to `problems`. */
+  #optionalUint(
+    call: string,
+    fn: (out: Uint32Array) => number,
+    problems: string[],
+  ): number | null {
     const out = new Uint32Array(1);
     const status = fn(out);
-    if (status === NVML_ERROR_NOT_SUPPORTED) return null;
-    this.nvml.unwrap(call, status);
-    return out[0]!;
+    if (status === NVML_SUCCESS) return out[0]!;
+    if (status !== NVML_ERROR_NOT_SUPPORTED) {
+      problems.push(nvmlError(this.nvml.symbols, call, status).message);
+    }
+    return null;
   }
-}
-
-function cText(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
 }

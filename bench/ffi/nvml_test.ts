@@ -59,12 +59,17 @@ testUnless(fake.skip, "NVML on the fake driver: versions, devices, memory, PCIe,
   assert.equal(memory.total, 2 ** 33);
   assert.equal(memory.reserved, 4 << 20);
   assert.equal(memory.used + memory.free, memory.total);
+  // device 1 refuses its maximum generation (NO_PERMISSION): reported beside the link, not thrown
   assert.deepEqual(device.pcieLink(), {
     generation: 5,
     width: 16,
-    maxGeneration: 5,
+    maxGeneration: null,
     maxWidth: null,
+    problems: [
+      "nvmlDeviceGetMaxPcieLinkGeneration failed: NVML_ERROR_NO_PERMISSION: Insufficient Permissions",
+    ],
   });
+  assert.deepEqual(nvml.device(0).pcieLink().problems, []);
   assert.deepEqual(device.pcieThroughput(), { txKBps: 1234, rxKBps: 56789 });
   const processes = device.processes()!;
   assert.deepEqual(processes.map((p) => p.pid), [Deno.pid, 1]);
@@ -86,6 +91,35 @@ testUnless(fake.skip, "NVML on the fake driver: versions, devices, memory, PCIe,
   assert.throws(() => nvml.deviceCount(), /after close/);
   control!.configure();
 });
+
+/** What opening NVIDIA's real NVML here gives: an open NVML, or the error. */
+function realNvml(): { nvml?: Nvml; error?: unknown } {
+  try {
+    return { nvml: Nvml.open() };
+  } catch (error) {
+    return { error };
+  }
+}
+const real = realNvml();
+real.nvml?.close();
+
+testUnless(
+  real.error instanceof NvmlError
+    ? undefined
+    : real.error === undefined
+    ? "NVML initialises here (a GPU driver is loaded)"
+    : `no NVML library: ${(real.error as Error).message}`,
+  "without a GPU driver the real NVML's init fails with NVML's own text",
+  () => {
+    const error = real.error as NvmlError;
+    assert.equal(error.code, "NVML_ERROR_DRIVER_NOT_LOADED");
+    assert.equal(error.status, 9);
+    assert.equal(
+      error.message,
+      "nvmlInit_v2 failed: NVML_ERROR_DRIVER_NOT_LOADED: Driver Not Loaded",
+    );
+  },
+);
 
 function realSkip(): string | undefined {
   try {

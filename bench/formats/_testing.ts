@@ -46,6 +46,17 @@ export async function runPython(script: string, ...args: string[]): Promise<stri
   return new TextDecoder().decode(out.stdout);
 }
 
+/** Runs the Python script at `path` (a file: `torch.jit.script` reads its source) with `args`; returns its stdout. */
+export async function runPythonFile(path: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(PYTHON, {
+    args: [path, ...args],
+    env: { PYTHONWARNINGS: "ignore" },
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`Python failed:\n${stderr}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
 /** Parses and asserts a one-line {@link WeightFileError} naming `name`, whose detail matches `detail`. */
 export function assertParseFails(
   format: WeightFormat,
@@ -177,8 +188,8 @@ export const BINARY_MUTATIONS: Record<string, Mutation> = {
  * Most bytes a parse may read, as a multiple of the file's size. The readers
  * read each region once, and a few twice: a zip's tail (the last 22 bytes,
  * then up to 64 KiB), then its directory, local headers and pickle, which do
- * not overlap; an ONNX model's strings through the source as well as through
- * the cursor's window. Under 3 times the size; a reader that reads the whole
+ * not overlap; an ONNX model's varint data through the source as well as
+ * through the cursor's window. Under 3 times the size; a reader that reads the whole
  * file again for each zip entry goes past 4 (tiny-views.pt has 4 entries).
  */
 const READ_FACTOR = 4;

@@ -32,6 +32,40 @@ export interface TensorInfo {
   readonly offset: number;
   /** Number of bytes the tensor occupies. */
   readonly byteLength: number;
+  /** Where in the model the tensor was found, for formats with more than one place (ONNX). */
+  readonly origin?: TensorOrigin;
+}
+
+/**
+ * Where an ONNX model keeps a tensor: a graph's `initializer` or
+ * `sparse_initializer` (a sparse tensor is two tensors, its values and its
+ * indices), or the value of a `Constant` node; in the main graph or in a
+ * subgraph (`If`, `Loop`, `Scan` bodies, at any depth), a function or a
+ * training graph.
+ */
+export interface TensorOrigin {
+  /** What holds the tensor. */
+  readonly kind: "initializer" | "sparse_initializer" | "Constant";
+  /** For a sparse tensor, which of its two tensors this is. */
+  readonly part?: "values" | "indices";
+  /**
+   * The path of the graph that holds it, `""` for the main graph: each step
+   * is a node (its name, else `op_type#index`) and the attribute holding the
+   * subgraph, as in `Loop_2.body/If#0.then_branch`; or `function <domain>.<name>`,
+   * or `training_info[i].initialization`.
+   */
+  readonly graph: string;
+  /** The name the file gives the tensor (a `Constant` node's output), before any qualification. */
+  readonly name: string;
+}
+
+/** Tensors a reader saw but does not list, and why (a STRING tensor, a form it cannot load). */
+export interface SkippedTensors {
+  /** Why, as a phrase: `STRING tensors (text, not numbers)`. */
+  readonly reason: string;
+  readonly count: number;
+  /** The first few names. */
+  readonly names: readonly string[];
 }
 
 /**
@@ -73,6 +107,8 @@ export interface ExternalTensor {
   readonly offset: number;
   /** Number of bytes. */
   readonly byteLength: number;
+  /** Where in the model the tensor was found. */
+  readonly origin?: TensorOrigin;
 }
 
 /** A parsed weight file: its tensors and where its data section starts. */
@@ -96,6 +132,8 @@ export interface WeightFileIndex {
   readonly views?: readonly TensorView[];
   /** Tensors whose bytes are in other files (ONNX external data). */
   readonly external?: readonly ExternalTensor[];
+  /** What the reader saw but does not list; absent when it skipped nothing. */
+  readonly skipped?: readonly SkippedTensors[];
 }
 
 /** Random-access bytes: a file read with pread, a buffer, a mapping. */
@@ -123,8 +161,42 @@ export interface WeightFormat {
   readonly extensions: readonly string[];
   /** True when the first bytes of a file (up to 64, fewer for short files) look like this format. */
   sniff(head: Uint8Array): boolean;
-  /** Parses the file's index; throws {@link WeightFileError} naming the file on malformed input. */
+  /**
+   * Parses the file's index; throws {@link WeightFileError} naming the file on
+   * malformed input, and on a file in which it finds no tensors at all (see
+   * {@link requireTensors}).
+   */
   parse(source: ByteSource): WeightFileIndex;
+}
+
+/**
+ * Returns `index`, or throws the {@link WeightFileError} for a weight file
+ * that holds no tensors: a load of it would time nothing. `searched` says
+ * where the reader looked (`the JSON header`), so the user knows what was
+ * missing. Every format's `parse` ends with it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { requireTensors } from "./format.ts";
+ *
+ * const empty = { format: "x", path: "m.x", size: 8, dataOffset: 8, tensors: [], metadata: {} };
+ * assert.throws(
+ *   () => requireTensors(empty, "the header"),
+ *   /Cannot read "m\.x": no tensors: searched the header/,
+ * );
+ * ```
+ */
+export function requireTensors(index: WeightFileIndex, searched: string): WeightFileIndex {
+  const count = index.tensors.length + (index.external?.length ?? 0) + (index.views?.length ?? 0);
+  if (count > 0) return index;
+  const skipped = (index.skipped ?? []).map((s) => `${s.count} ${s.reason}`);
+  throw fileError(
+    index.path,
+    `no tensors: searched ${searched}${
+      skipped.length === 0 ? "" : ` (skipped ${skipped.join(", ")})`
+    }`,
+  );
 }
 
 /** A {@link ByteSource} over bytes already in memory. */

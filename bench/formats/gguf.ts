@@ -38,7 +38,13 @@
 import { fileError } from "../util/errors.ts";
 import { suggest } from "../util/suggest.ts";
 import { SourceCursor } from "./_cursor.ts";
-import type { ByteSource, TensorInfo, WeightFileIndex, WeightFormat } from "./format.ts";
+import {
+  type ByteSource,
+  requireTensors,
+  type TensorInfo,
+  type WeightFileIndex,
+  type WeightFormat,
+} from "./format.ts";
 import { GGML_TYPES, ggmlType, ggmlTypeById } from "./ggml.ts";
 
 /** The four bytes every GGUF file starts with. */
@@ -141,7 +147,14 @@ export const gguf: WeightFormat = {
       head[3] === 0x46;
   },
   parse(source: ByteSource): WeightFileIndex {
-    return _parse(source, false).index;
+    const { index, littleEndian } = _parse(source, false);
+    if (!littleEndian) {
+      throw fileError(
+        source.name,
+        "big-endian GGUF (written for s390x): its tensors' bytes are big-endian, and loads copy bytes as stored; convert it to little-endian with llama.cpp's gguf_convert_endian.py",
+      );
+    }
+    return requireTensors(index, "the tensor infos (the header's tensor count is 0)");
   },
 };
 

@@ -111,6 +111,8 @@ export async function resolveHubSnapshot(
     const ref = join(repo, "refs", revision);
     let text: string;
     try {
+      // Only a regular file is read: reading a FIFO would wait for a writer.
+      if (!(await Deno.stat(ref)).isFile) throw new Error("not a regular file");
       text = await Deno.readTextFile(ref);
     } catch {
       throw new InputError(

@@ -1,19 +1,36 @@
 /**
- * ONNX models: a `ModelProto` protobuf whose graph's initializers are the
- * weights. An initializer keeps its bytes in `raw_data`, in a typed field
- * (`float_data`, `int64_data`, …), or in another file (external data:
- * `location`, `offset`, `length`, relative to the model's folder).
+ * ONNX models: a `ModelProto` protobuf whose weights real exporters keep in
+ * several places, all of which this reader walks:
  *
- * The file is walked lazily with the field numbers of the `onnx.proto`
- * schema (loaded by protobufjs): the graph's nodes and every tensor's bytes
- * are skipped, never read, so listing a 2 GB model reads a few kilobytes.
- * Each initializer in the file becomes a {@link TensorInfo} whose range is the
- * bytes of its data field: for `raw_data`, `float_data` and `double_data`
- * these are the tensor's little-endian elements; varint fields
- * (`int32_data`, `int64_data`, `uint64_data`) hold their protobuf encoding,
- * and their dtype says so (`INT64 (varint)`). Initializers in external data
+ * - a graph's `initializer` list, and its `sparse_initializer` list (a sparse
+ *   tensor is listed as two tensors, its values and its `.indices`, the bytes
+ *   a loader moves; it is not densified);
+ * - the value of each `Constant` node (`value`, `sparse_value`, and the
+ *   `value_float(s)` and `value_int(s)` forms), named by the node's output;
+ * - every subgraph, at any depth: the `then_branch`/`else_branch` of `If`, the
+ *   `body` of `Loop` and `Scan` (any node's graph and graphs attributes), the
+ *   bodies of model-local functions and the training graphs.
+ *
+ * A tensor keeps its bytes in `raw_data`, in a typed field (`float_data`,
+ * `int64_data`, …), or in another file (external data: `location`, `offset`,
+ * `length`, relative to the model's folder), wherever it is found. The file is
+ * walked lazily with the field numbers of the `onnx.proto` schema (loaded by
+ * protobufjs): tensors' bytes are skipped, never read, so listing a 2 GB
+ * model reads its graph's structure and a few names. Each tensor becomes a
+ * {@link TensorInfo} whose range is the bytes of its data field, with its
+ * {@link TensorOrigin}: for `raw_data`, `float_data` and `double_data` these
+ * are the tensor's little-endian elements; varint fields (`int32_data`,
+ * `int64_data`, `uint64_data`, `value_int(s)`) hold their protobuf encoding,
+ * and their dtype says so (`INT64 (varint)`), as does that of a
+ * `value_floats` list stored unpacked (`FLOAT (unpacked)`: a tag before each
+ * element); {@link onnxElementBytes} decodes those. Tensors in external data
  * are listed in `external`, for `openWeights` to resolve and check; a
  * location that is absolute or climbs out of the folder is refused here.
+ *
+ * Names stay unique: a tensor whose name an earlier one (a shallower graph's
+ * first) already has is listed as `<graph path>/<name>`. STRING tensors are
+ * not weights: they are counted in the index's `skipped`, with anything else
+ * seen but not listed.
  *
  * @example
  * ```ts
@@ -29,6 +46,7 @@
  * const index = onnx.parse(bytesSource("model.onnx", bytes));
  * const w = index.tensors[0]!;
  * assert.deepEqual([w.name, w.dtype, w.shape, w.byteLength], ["w", "FLOAT16", [2, 2], 8]);
+ * assert.deepEqual(w.origin, { kind: "initializer", graph: "", name: "w" });
  * assert.deepEqual([...bytes.subarray(w.offset, w.offset + 8)], new Array(8).fill(1));
  * ```
  *
@@ -39,12 +57,15 @@ import protobuf from "protobufjs";
 import { fileError } from "../util/errors.ts";
 import { SourceCursor } from "./_cursor.ts";
 import { ONNX_PROTO } from "./_onnx_proto.ts";
-import type {
-  ByteSource,
-  ExternalTensor,
-  TensorInfo,
-  WeightFileIndex,
-  WeightFormat,
+import {
+  type ByteSource,
+  type ExternalTensor,
+  requireTensors,
+  type SkippedTensors,
+  type TensorInfo,
+  type TensorOrigin,
+  type WeightFileIndex,
+  type WeightFormat,
 } from "./format.ts";
 
 /** ONNX element types by `TensorProto.DataType` number: name and bits per element. */
@@ -92,10 +113,40 @@ function _loadFields() {
     );
   return {
     model: ids("ModelProto") as Record<
-      "ir_version" | "producer_name" | "producer_version" | "graph",
+      | "ir_version"
+      | "producer_name"
+      | "producer_version"
+      | "graph"
+      | "training_info"
+      | "functions",
       number
     >,
-    graph: ids("GraphProto") as Record<"name" | "initializer" | "sparse_initializer", number>,
+    graph: ids("GraphProto") as Record<
+      "node" | "name" | "initializer" | "sparse_initializer",
+      number
+    >,
+    node: ids("NodeProto") as Record<
+      "output" | "name" | "op_type" | "domain" | "attribute",
+      number
+    >,
+    attribute: ids("AttributeProto") as Record<
+      | "name"
+      | "ref_attr_name"
+      | "f"
+      | "i"
+      | "s"
+      | "t"
+      | "g"
+      | "sparse_tensor"
+      | "floats"
+      | "ints"
+      | "strings"
+      | "graphs",
+      number
+    >,
+    sparse: ids("SparseTensorProto") as Record<"values" | "indices" | "dims", number>,
+    function: ids("FunctionProto") as Record<"name" | "node" | "domain", number>,
+    training: ids("TrainingInfoProto") as Record<"initialization" | "algorithm", number>,
     tensor: ids("TensorProto") as Record<
       | "dims"
       | "data_type"
@@ -112,6 +163,18 @@ function _loadFields() {
       number
     >,
     entry: ids("StringStringEntryProto") as Record<"key" | "value", number>,
+    /** The data fields of a `TensorProto`, by number. */
+    dataFields: new Map(
+      ([
+        "raw_data",
+        "float_data",
+        "double_data",
+        "int32_data",
+        "int64_data",
+        "uint64_data",
+        "string_data",
+      ] as const).map((name) => [root.lookupType("onnx.TensorProto").fields[name]!.id, name]),
+    ) as ReadonlyMap<number, string>,
   };
 }
 
@@ -160,14 +223,14 @@ class _Fields {
     return fileError(this.#cursor.source.name, `${this.#what}: ${detail}`);
   }
   /** The next field's number and wire type, or `undefined` at the end. */
-  next(): { field: number; wire: number } | undefined {
+  next(): { field: number; wire: number; at: number } | undefined {
     if (this.#cursor.pos >= this.#end) return undefined;
     const at = this.#cursor.pos;
     const tag = this.varint();
     const field = Math.floor(tag / 8);
     const wire = tag % 8;
     if (field === 0) throw this.#fail(`field number 0 at byte ${at}`);
-    return { field, wire };
+    return { field, wire, at };
   }
   /**
    * A varint as a number: exact below 2^53; above, close enough for any size
@@ -212,7 +275,9 @@ class _Fields {
   }
   string(what: string): string {
     const { offset, length } = this.span();
-    const bytes = this.#cursor.source.read(offset, length);
+    // Through the cursor's window: a name is read once, not again from the source.
+    this.#cursor.pos = offset;
+    const bytes = this.#cursor.bytes(length, what);
     try {
       return _utf8.decode(bytes);
     } catch {
@@ -251,6 +316,11 @@ class _Fields {
     }
     return count;
   }
+  /** True when a region's last byte ends a varint (its high bit is clear). */
+  endsWithVarint(span: _Span): boolean {
+    if (span.length === 0) return true;
+    return (this.#cursor.source.read(span.offset + span.length - 1, 1)[0]! & 0x80) === 0;
+  }
   /** Reads a region's varints (for dims). */
   varintsIn(span: _Span): number[] {
     const saved = this.#cursor.pos;
@@ -272,6 +342,146 @@ class _Fields {
 
 const _utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Deepest nesting of subgraphs walked: a graph in an attribute of a node of a graph, … */
+export const ONNX_MAX_GRAPH_DEPTH = 32;
+/** Names of skipped tensors kept for each reason. */
+const MAX_SKIPPED_NAMES = 5;
+/** The attributes of a `Constant` node that hold its value. */
+const CONSTANT_VALUES: ReadonlySet<string> = new Set([
+  "value",
+  "sparse_value",
+  "value_float",
+  "value_floats",
+  "value_int",
+  "value_ints",
+  "value_string",
+  "value_strings",
+]);
+/** Why a STRING tensor is not listed. */
+const SKIP_STRING = "STRING tensors (text, not numbers)";
+/** Why a `Constant` value that names a function attribute is not listed. */
+const SKIP_REFERENCE = "Constant values that name a function's attribute (no data in the file)";
+/** Why a `value_floats`/`value_ints` list in pieces is not listed. */
+const SKIP_PIECES = "Constant lists not stored as one byte range";
+
+type _Ids = ReturnType<typeof _loadFields>;
+
+/** A node as far as it has been read: its fields may come in any order, so its label is asked for at the end. */
+interface _Node {
+  readonly index: number;
+  name: string;
+  opType: string;
+  domain: string;
+  /** Its first output: a `Constant`'s value is named by it. */
+  output: string | undefined;
+}
+
+/** An attribute as far as it has been read. */
+interface _Attribute {
+  name: string;
+}
+
+/**
+ * Where a graph is: the main graph (`""`), a function's body or a training
+ * graph, or a subgraph in an attribute of a node of another graph. Its text
+ * is built once, after the walk, when every node's name is known.
+ */
+class _GraphPath {
+  /** Subgraph levels below the main graph. */
+  readonly depth: number;
+  readonly #parent: _GraphPath | undefined;
+  readonly #step: (() => string) | undefined;
+  readonly #root: (() => string) | undefined;
+  #text: string | undefined;
+
+  private constructor(
+    depth: number,
+    parent: _GraphPath | undefined,
+    step: (() => string) | undefined,
+    root: (() => string) | undefined,
+  ) {
+    this.depth = depth;
+    this.#parent = parent;
+    this.#step = step;
+    this.#root = root;
+  }
+
+  /** A graph that no node holds: `label` gives its text (`""` for the main graph). */
+  static root(label: () => string, depth: number): _GraphPath {
+    return new _GraphPath(depth, undefined, undefined, label);
+  }
+
+  /** The graph in `attribute` of `node` of this graph (the `index`th of a graphs attribute). */
+  child(node: _Node, attribute: _Attribute, index?: number): _GraphPath {
+    const step = () => {
+      const label = node.name !== "" ? node.name : `${node.opType || "node"}#${node.index}`;
+      return `${label}.${attribute.name}${index === undefined ? "" : `[${index}]`}`;
+    };
+    return new _GraphPath(this.depth + 1, this, step, undefined);
+  }
+
+  /** `Loop_2.body/If#0.then_branch`; `""` for the main graph. */
+  text(): string {
+    if (this.#text === undefined) {
+      if (this.#root !== undefined) this.#text = this.#root();
+      else {
+        const parent = this.#parent!.text();
+        this.#text = parent === "" ? this.#step!() : `${parent}/${this.#step!()}`;
+      }
+    }
+    return this.#text;
+  }
+}
+
+/** Elements of a `value_floats` or `value_ints` list, packed and unpacked as they came. */
+interface _List {
+  readonly packed: _Span[];
+  /** Unpacked elements: how many, where the first field starts and the last ends, and whether they touch. */
+  count: number;
+  first: number;
+  end: number;
+  contiguous: boolean;
+}
+
+/** Where a tensor's bytes are, as read: a `TensorProto`, or one of a `Constant`'s scalar or list forms. */
+type _Data =
+  | { readonly form: "tensor"; readonly span: _Span; readonly fields: _TensorFields }
+  | { readonly form: "float"; readonly offset: number }
+  | { readonly form: "int"; readonly span: _Span }
+  | { readonly form: "list"; readonly type: "FLOAT" | "INT64"; readonly list: _List }
+  | { readonly form: "skip"; readonly reason: string };
+
+/** A tensor found in the walk, before it is checked and named. */
+interface _Found {
+  readonly kind: TensorOrigin["kind"];
+  readonly part?: "values" | "indices";
+  readonly graph: _GraphPath;
+  /** Its place in the file, in walk order. */
+  readonly order: number;
+  /** Where its record starts (for a tensor without a name). */
+  readonly at: number;
+  /** Its name as the file gives it; for a `Constant`, taken from its node at the end. */
+  readonly name: string | undefined;
+  readonly node?: _Node;
+  readonly data: _Data;
+}
+
+/** A `SparseTensorProto`'s two tensors, as read. */
+interface _Sparse {
+  values: { span: _Span; fields: _TensorFields } | undefined;
+  indices: { span: _Span; fields: _TensorFields } | undefined;
+}
+
+/** A tensor checked, before it is named: in this file, or in another. */
+type _Placed =
+  | {
+    readonly dtype: string;
+    readonly shape: number[];
+    readonly offset: number;
+    readonly byteLength: number;
+  }
+  | ExternalTensor;
+
 function _parse(source: ByteSource): WeightFileIndex {
   const file = source.name;
   const fail = (detail: string) => fileError(file, detail);
@@ -281,6 +491,8 @@ function _parse(source: ByteSource): WeightFileIndex {
   const model = new _Fields(cursor, source.size, "ModelProto");
   const metadata: Record<string, string> = {};
   let graph: _Span | undefined;
+  const training: _Span[] = [];
+  const functions: _Span[] = [];
   let sawIrVersion = false;
   for (let f = model.next(); f !== undefined; f = model.next()) {
     if (f.field === ids.model.ir_version && f.wire === VARINT) {
@@ -293,6 +505,10 @@ function _parse(source: ByteSource): WeightFileIndex {
       metadata["onnx.producer_name"] = _short(model.string("producer_name"));
     } else if (f.field === ids.model.producer_version && f.wire === LEN) {
       metadata["onnx.producer_version"] = _short(model.string("producer_version"));
+    } else if (f.field === ids.model.training_info && f.wire === LEN) {
+      training.push(model.span());
+    } else if (f.field === ids.model.functions && f.wire === LEN) {
+      functions.push(model.span());
     } else {
       model.skip(f.wire);
     }
@@ -302,51 +518,502 @@ function _parse(source: ByteSource): WeightFileIndex {
       `not an ONNX model: ${!sawIrVersion ? "no ir_version" : "no graph"} in the ModelProto`,
     );
   }
-
-  const tensors: TensorInfo[] = [];
-  const external: ExternalTensor[] = [];
-  const names = new Set<string>();
-  let skipped = 0;
-  const g = model.message(graph, "GraphProto");
-  g.seek(graph.offset);
-  for (let f = g.next(); f !== undefined; f = g.next()) {
-    if (f.field === ids.graph.initializer && f.wire === LEN) {
-      const span = g.span();
-      const after = g.pos;
-      const t = _tensor(model.message(span, `initializer at byte ${span.offset}`), span, ids, file);
-      g.seek(after);
-      if (t === undefined) {
-        skipped++;
-        continue;
-      }
-      if (names.has(t.name)) throw fail(`initializer ${_quote(t.name)} appears twice`);
-      names.add(t.name);
-      if ("location" in t) external.push(t);
-      else tensors.push(t);
-    } else if (f.field === ids.graph.name && f.wire === LEN) {
-      metadata["onnx.graph"] = _short(g.string("graph name"));
-    } else {
-      if (f.field === ids.graph.sparse_initializer) skipped++;
-      g.skip(f.wire);
-    }
-  }
-  if (skipped > 0) metadata["onnx.skipped_initializers"] = String(skipped);
-  tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
-  return {
-    format: "onnx",
-    path: file,
-    size: source.size,
-    dataOffset: tensors[0]?.offset ?? 0,
-    tensors,
-    metadata,
-    ...(external.length > 0 ? { external } : {}),
-  };
+  const walker = new _Walker(model, ids, file, metadata);
+  walker.graph(graph, _GraphPath.root(() => "", 0), true);
+  training.forEach((span, i) => walker.training(span, i));
+  for (const span of functions) walker.function(span);
+  return walker.finish(source.size);
 }
 
-/** The error for an initializer: named once its name is known, else by where it starts. */
-type _Fail = (name: string | undefined, detail: string) => Error;
+/**
+ * Walks a model's graphs, nodes and attributes forward, keeping where every
+ * tensor is (nothing of its data is read), then checks and names them.
+ * Recursion follows the nesting of subgraphs, which is capped at
+ * {@link ONNX_MAX_GRAPH_DEPTH}; the work is linear in the model's records.
+ */
+class _Walker {
+  readonly #model: _Fields;
+  readonly #ids: _Ids;
+  readonly #file: string;
+  readonly #metadata: Record<string, string>;
+  readonly #found: _Found[] = [];
+  #graphs = 0;
+  #nodes = 0;
 
-/** An initializer's fields as the file gives them, none checked yet. */
+  constructor(model: _Fields, ids: _Ids, file: string, metadata: Record<string, string>) {
+    this.#model = model;
+    this.#ids = ids;
+    this.#file = file;
+    this.#metadata = metadata;
+  }
+
+  #fail(detail: string): Error {
+    return fileError(this.#file, detail);
+  }
+
+  /** A reader over a sub-message, positioned at its start. */
+  #open(span: _Span, what: string): _Fields {
+    const fields = this.#model.message(span, what);
+    fields.seek(span.offset);
+    return fields;
+  }
+
+  /** A `GraphProto`: its nodes (and their subgraphs), initializers and sparse initializers. */
+  graph(span: _Span, path: _GraphPath, main = false): void {
+    if (path.depth > ONNX_MAX_GRAPH_DEPTH) {
+      throw this.#fail(
+        `subgraphs nested more than ${ONNX_MAX_GRAPH_DEPTH} deep (at byte ${span.offset})`,
+      );
+    }
+    this.#graphs++;
+    const ids = this.#ids.graph;
+    const g = this.#open(span, `GraphProto at byte ${span.offset}`);
+    let nodes = 0;
+    for (let f = g.next(); f !== undefined; f = g.next()) {
+      if (f.field === ids.node && f.wire === LEN) {
+        this.#node(g.span(), path, nodes++);
+      } else if (f.field === ids.initializer && f.wire === LEN) {
+        const tensor = this.#tensor(g.span());
+        this.#found.push({
+          kind: "initializer",
+          graph: path,
+          order: this.#found.length,
+          at: tensor.span.offset,
+          name: tensor.fields.name,
+          data: { form: "tensor", ...tensor },
+        });
+      } else if (f.field === ids.sparse_initializer && f.wire === LEN) {
+        const span = g.span();
+        this.#sparse("sparse_initializer", path, span, this.#sparseFields(span));
+      } else if (main && f.field === ids.name && f.wire === LEN) {
+        this.#metadata["onnx.graph"] = _short(g.string("graph name"));
+      } else {
+        g.skip(f.wire);
+      }
+    }
+    this.#nodes += nodes;
+  }
+
+  /** A `TrainingInfoProto`: its initialization and algorithm graphs. */
+  training(span: _Span, index: number): void {
+    const ids = this.#ids.training;
+    const t = this.#open(span, `training_info[${index}]`);
+    for (let f = t.next(); f !== undefined; f = t.next()) {
+      const name = f.field === ids.initialization
+        ? "initialization"
+        : f.field === ids.algorithm
+        ? "algorithm"
+        : undefined;
+      if (name !== undefined && f.wire === LEN) {
+        this.graph(t.span(), _GraphPath.root(() => `training_info[${index}].${name}`, 1));
+      } else {
+        t.skip(f.wire);
+      }
+    }
+  }
+
+  /** A `FunctionProto`: its nodes, whose `Constant`s hold data too. */
+  function(span: _Span): void {
+    const ids = this.#ids.function;
+    const fn = this.#open(span, `FunctionProto at byte ${span.offset}`);
+    const info = { name: "", domain: "" };
+    const path = _GraphPath.root(
+      () => `function ${info.domain === "" ? "" : `${info.domain}.`}${info.name}`,
+      1,
+    );
+    this.#graphs++;
+    let nodes = 0;
+    for (let f = fn.next(); f !== undefined; f = fn.next()) {
+      if (f.field === ids.node && f.wire === LEN) this.#node(fn.span(), path, nodes++);
+      else if (f.field === ids.name && f.wire === LEN) info.name = fn.string("function name");
+      else if (f.field === ids.domain && f.wire === LEN) info.domain = fn.string("function domain");
+      else fn.skip(f.wire);
+    }
+    this.#nodes += nodes;
+  }
+
+  /** A `NodeProto`: its name, type and first output, and its attributes (subgraphs walked as they come). */
+  #node(span: _Span, path: _GraphPath, index: number): void {
+    const ids = this.#ids.node;
+    const n = this.#open(span, `NodeProto at byte ${span.offset}`);
+    const node: _Node = { index, name: "", opType: "", domain: "", output: undefined };
+    for (let f = n.next(); f !== undefined; f = n.next()) {
+      if (f.field === ids.attribute && f.wire === LEN) this.#attribute(n.span(), node, path);
+      else if (f.field === ids.output && f.wire === LEN && node.output === undefined) {
+        node.output = n.string("node output");
+      } else if (f.field === ids.name && f.wire === LEN) node.name = n.string("node name");
+      else if (f.field === ids.op_type && f.wire === LEN) node.opType = n.string("op_type");
+      else if (f.field === ids.domain && f.wire === LEN) node.domain = n.string("node domain");
+      else n.skip(f.wire);
+    }
+  }
+
+  /**
+   * An `AttributeProto`: a subgraph is walked where it comes; a value a
+   * `Constant` could hold is kept, to be listed if the node turns out to be one.
+   */
+  #attribute(span: _Span, node: _Node, path: _GraphPath): void {
+    const ids = this.#ids.attribute;
+    const a = this.#open(span, `AttributeProto at byte ${span.offset}`);
+    const attribute: _Attribute = { name: "" };
+    let tensor: { span: _Span; fields: _TensorFields } | undefined;
+    let sparse: { span: _Span; sparse: _Sparse } | undefined;
+    let float: number | undefined;
+    let int: _Span | undefined;
+    const floats = _newList();
+    const ints = _newList();
+    let text = false;
+    let reference = false;
+    let graphs = 0;
+    for (let f = a.next(); f !== undefined; f = a.next()) {
+      const { field: n, wire, at } = f;
+      if (n === ids.name && wire === LEN) attribute.name = a.string("attribute name");
+      else if (n === ids.g && wire === LEN) this.graph(a.span(), path.child(node, attribute));
+      else if (n === ids.graphs && wire === LEN) {
+        this.graph(a.span(), path.child(node, attribute, graphs++));
+      } else if (n === ids.t && wire === LEN) {
+        if (tensor !== undefined) {
+          throw this.#fail(`attribute at byte ${span.offset} has two tensors`);
+        }
+        tensor = this.#tensor(a.span());
+      } else if (n === ids.sparse_tensor && wire === LEN) {
+        const inner = a.span();
+        sparse = { span: inner, sparse: this.#sparseFields(inner) };
+      } else if (n === ids.f && wire === I32) {
+        float = a.pos;
+        a.skip(wire);
+      } else if (n === ids.i && wire === VARINT) {
+        const start = a.pos;
+        a.varint();
+        int = { offset: start, length: a.pos - start };
+      } else if (n === ids.floats && wire === I32) {
+        a.skip(wire);
+        _addUnpacked(floats, at, a.pos);
+      } else if (n === ids.floats && wire === LEN) floats.packed.push(a.span());
+      else if (n === ids.ints && wire === VARINT) {
+        a.varint();
+        _addUnpacked(ints, at, a.pos);
+      } else if (n === ids.ints && wire === LEN) ints.packed.push(a.span());
+      else if ((n === ids.s || n === ids.strings) && wire === LEN) {
+        text = true;
+        a.skip(wire);
+      } else if (n === ids.ref_attr_name && wire === LEN) {
+        reference = true;
+        a.skip(wire);
+      } else a.skip(wire);
+    }
+    if (!CONSTANT_VALUES.has(attribute.name)) return;
+    let data: _Data | undefined;
+    if (reference) data = { form: "skip", reason: SKIP_REFERENCE };
+    else if (attribute.name === "value_string" || attribute.name === "value_strings") {
+      data = { form: "skip", reason: SKIP_STRING };
+    } else if (attribute.name === "value" && tensor !== undefined) {
+      data = { form: "tensor", ...tensor };
+    } else if (attribute.name === "sparse_value" && sparse !== undefined) {
+      this.#sparse("Constant", path, sparse.span, sparse.sparse, node);
+      return;
+    } else if (attribute.name === "value_float" && float !== undefined) {
+      data = { form: "float", offset: float };
+    } else if (attribute.name === "value_int" && int !== undefined) {
+      data = { form: "int", span: int };
+    } else if (attribute.name === "value_floats") {
+      data = { form: "list", type: "FLOAT", list: floats };
+    } else if (attribute.name === "value_ints") data = { form: "list", type: "INT64", list: ints };
+    else if (text) data = { form: "skip", reason: SKIP_STRING };
+    if (data === undefined) return;
+    if (data.form === "list" && data.list.count === 0 && data.list.packed.length === 0) {
+      data.list.first = data.list.end = span.offset;
+    }
+    this.#found.push({
+      kind: "Constant",
+      graph: path,
+      order: this.#found.length,
+      at: span.offset,
+      name: undefined,
+      node,
+      data,
+    });
+  }
+
+  /** A `TensorProto`'s fields, read; the cursor left at its end. */
+  #tensor(span: _Span): { span: _Span; fields: _TensorFields } {
+    const t = this.#open(span, `TensorProto at byte ${span.offset}`);
+    const fields = _readTensorFields(t, this.#ids);
+    t.seek(span.offset + span.length);
+    return { span, fields };
+  }
+
+  /** A `SparseTensorProto`'s values and indices, read; the cursor left at its end. */
+  #sparseFields(span: _Span): _Sparse {
+    const ids = this.#ids.sparse;
+    const s = this.#open(span, `SparseTensorProto at byte ${span.offset}`);
+    const sparse: _Sparse = { values: undefined, indices: undefined };
+    for (let f = s.next(); f !== undefined; f = s.next()) {
+      if (f.field === ids.values && f.wire === LEN) sparse.values = this.#tensor(s.span());
+      else if (f.field === ids.indices && f.wire === LEN) sparse.indices = this.#tensor(s.span());
+      else s.skip(f.wire);
+    }
+    return sparse;
+  }
+
+  /** A sparse tensor's values and indices, found: both named by the values' name. */
+  #sparse(
+    kind: "sparse_initializer" | "Constant",
+    path: _GraphPath,
+    span: _Span,
+    sparse: _Sparse,
+    node?: _Node,
+  ): void {
+    const label = `sparse tensor at byte ${span.offset}`;
+    if (sparse.values === undefined) throw this.#fail(`${label} has no values`);
+    if (sparse.indices === undefined) throw this.#fail(`${label} has no indices`);
+    for (const part of ["values", "indices"] as const) {
+      const tensor = sparse[part]!;
+      this.#found.push({
+        kind,
+        part,
+        graph: path,
+        order: this.#found.length,
+        at: tensor.span.offset,
+        name: sparse.values.fields.name,
+        ...(node === undefined ? {} : { node }),
+        data: { form: "tensor", ...tensor },
+      });
+    }
+  }
+
+  /** Checks every tensor found, gives each a unique name, and builds the index. */
+  finish(size: number): WeightFileIndex {
+    const kept: { found: _Found; name: string; placed: _Placed }[] = [];
+    const skipped = new Map<string, { count: number; names: string[] }>();
+    const skip = (reason: string, name: string) => {
+      const entry = skipped.get(reason) ?? { count: 0, names: [] };
+      entry.count++;
+      if (entry.names.length < MAX_SKIPPED_NAMES) entry.names.push(name);
+      skipped.set(reason, entry);
+    };
+    const constantNodes = new Set<_Node>();
+    const graphNames = new Map<_GraphPath, Set<string>>();
+    for (const found of this.#found) {
+      const node = found.node;
+      if (found.kind === "Constant") {
+        if (node!.opType !== "Constant" || (node!.domain !== "" && node!.domain !== "ai.onnx")) {
+          continue;
+        }
+        if (found.part !== "indices") {
+          if (constantNodes.has(node!)) {
+            throw this.#fail(
+              `Constant ${_quote(_constantName(node!))}${_in(found.graph)} has more than one value`,
+            );
+          }
+          constantNodes.add(node!);
+        }
+      }
+      const name = found.kind === "Constant" ? _constantName(node!) : found.name;
+      const label = _label(found, name);
+      if (name === undefined) throw this.#fail(`${label}: has no name`);
+      if (found.kind !== "Constant" && found.part !== "indices") {
+        const names = graphNames.get(found.graph) ?? new Set<string>();
+        if (names.has(name)) {
+          throw this.#fail(
+            `${found.kind === "initializer" ? "initializer" : "sparse initializer"} ${
+              _quote(name)
+            }${_in(found.graph)} appears twice`,
+          );
+        }
+        names.add(name);
+        graphNames.set(found.graph, names);
+      }
+      const placed = this.#place(found, name, label);
+      if (typeof placed === "string") skip(placed, name);
+      else kept.push({ found, name, placed });
+    }
+    const named = _uniqueNames(kept.map(({ found, name }) => ({ found, name })));
+    const tensors: TensorInfo[] = [];
+    const external: ExternalTensor[] = [];
+    kept.forEach(({ found, name, placed }, i) => {
+      const origin: TensorOrigin = {
+        kind: found.kind,
+        ...(found.part === undefined ? {} : { part: found.part }),
+        graph: found.graph.text(),
+        name,
+      };
+      if ("location" in placed) external.push({ ...placed, name: named[i]!, origin });
+      else tensors.push({ name: named[i]!, ...placed, origin });
+    });
+    tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+    this.#metadata["onnx.graphs"] = String(this.#graphs);
+    this.#metadata["onnx.nodes"] = String(this.#nodes);
+    const skippedList: SkippedTensors[] = [...skipped].map(([reason, { count, names }]) => ({
+      reason,
+      count,
+      names,
+    }));
+    return requireTensors(
+      {
+        format: "onnx",
+        path: this.#file,
+        size,
+        dataOffset: tensors[0]?.offset ?? 0,
+        tensors,
+        metadata: this.#metadata,
+        ...(external.length > 0 ? { external } : {}),
+        ...(skippedList.length > 0 ? { skipped: skippedList } : {}),
+      },
+      `${this.#graphs} graph${
+        this.#graphs === 1 ? "" : "s"
+      } (the main graph, subgraphs at every depth, functions, training graphs) and ${this.#nodes} node${
+        this.#nodes === 1 ? "" : "s"
+      } for initializers, sparse initializers and Constant values`,
+    );
+  }
+
+  /** Where a found tensor's bytes are, checked; or why it is skipped. */
+  #place(found: _Found, name: string, label: string): _Placed | string {
+    const fail = (detail: string) => this.#fail(`${label}: ${detail}`);
+    const data = found.data;
+    switch (data.form) {
+      case "skip":
+        return data.reason;
+      case "float":
+        return { dtype: "FLOAT", shape: [], offset: data.offset, byteLength: 4 };
+      case "int":
+        return {
+          dtype: "INT64 (varint)",
+          shape: [],
+          offset: data.span.offset,
+          byteLength: data.span.length,
+        };
+      case "list":
+        return this.#placeList(data.type, data.list, fail);
+      case "tensor": {
+        const { fields, span } = data;
+        if (fields.dataType === STRING_TYPE) return SKIP_STRING;
+        const tensor = _checkTensor(name, fields.dataType, fields.dims, fail);
+        if (fields.unpacked !== undefined) {
+          throw fail(
+            `its data field ${fields.unpacked} is not packed: only packed repeated fields are loaded`,
+          );
+        }
+        _refuseMixedData(fields.data, fail);
+        if (fields.location === 1) return _externalTensor(this.#file, label, tensor, fields, fail);
+        if (fields.location !== 0) throw fail(`unknown data_location ${fields.location}`);
+        return _inFileTensor(this.#model, span, tensor, fields.data[0], fail);
+      }
+    }
+  }
+
+  /** A `value_floats` or `value_ints` list: one packed field, or unpacked elements side by side. */
+  #placeList(type: "FLOAT" | "INT64", list: _List, fail: (d: string) => Error): _Placed | string {
+    const what = type === "FLOAT" ? "value_floats" : "value_ints";
+    const pieces = list.packed.length + (list.count > 0 ? 1 : 0);
+    if (pieces > 1 || (list.count > 0 && !list.contiguous)) return SKIP_PIECES;
+    const packed = list.packed[0];
+    if (packed !== undefined) {
+      if (type === "FLOAT") {
+        if (packed.length % 4 !== 0) {
+          throw fail(`${what} holds ${packed.length} bytes, not a whole number of floats`);
+        }
+        return {
+          dtype: "FLOAT",
+          shape: [packed.length / 4],
+          offset: packed.offset,
+          byteLength: packed.length,
+        };
+      }
+      const count = this.#model.countVarints(packed);
+      if (packed.length > 0 && !this.#model.endsWithVarint(packed)) {
+        throw fail(`${what} ends inside a varint`);
+      }
+      return {
+        dtype: "INT64 (varint)",
+        shape: [count],
+        offset: packed.offset,
+        byteLength: packed.length,
+      };
+    }
+    return {
+      dtype: type === "FLOAT" ? "FLOAT (unpacked)" : "INT64 (unpacked varint)",
+      shape: [list.count],
+      offset: list.first,
+      byteLength: list.end - list.first,
+    };
+  }
+}
+
+function _newList(): _List {
+  return { packed: [], count: 0, first: 0, end: 0, contiguous: true };
+}
+
+/** Adds an unpacked element whose field runs from `at` to `end`. */
+function _addUnpacked(list: _List, at: number, end: number): void {
+  if (list.count === 0) list.first = at;
+  else if (at !== list.end) list.contiguous = false;
+  list.end = end;
+  list.count++;
+}
+
+/** A `Constant`'s name: its output, else its node's label. */
+function _constantName(node: _Node): string {
+  if (node.output !== undefined && node.output !== "") return node.output;
+  return node.name !== "" ? node.name : `Constant#${node.index}`;
+}
+
+/** ` in "path"` for a tensor of a graph other than the main one. */
+function _in(graph: _GraphPath): string {
+  const text = graph.text();
+  return text === "" ? "" : ` in ${_quote(text)}`;
+}
+
+/** How errors name a found tensor: `initializer "w"`, `Constant "c" in "If#0.then_branch"`. */
+function _label(found: _Found, name: string | undefined): string {
+  const what = found.kind === "initializer"
+    ? "initializer"
+    : found.kind === "sparse_initializer"
+    ? "sparse initializer"
+    : found.part === undefined
+    ? "Constant"
+    : "sparse Constant";
+  const who = name === undefined ? `at byte ${found.at}` : _quote(name);
+  return `${what} ${who}${found.part === undefined ? "" : ` (${found.part})`}${_in(found.graph)}`;
+}
+
+/**
+ * A unique name for each tensor, in the order given: its own when no
+ * shallower (or, at the same depth, earlier initializer-first) tensor has it,
+ * else `<graph path>/<name>`, and `#2`, `#3`, … after that if need be.
+ * Sparse indices are `<name>.indices`.
+ */
+function _uniqueNames(items: readonly { found: _Found; name: string }[]): string[] {
+  const rank = (found: _Found) =>
+    found.kind === "initializer" ? 0 : found.kind === "sparse_initializer" ? 1 : 2;
+  const order = items.map((_, i) => i).sort((a, b) => {
+    const x = items[a]!.found;
+    const y = items[b]!.found;
+    return x.graph.depth - y.graph.depth || rank(x) - rank(y) || x.order - y.order;
+  });
+  const names = new Array<string>(items.length);
+  const taken = new Set<string>();
+  const nextSuffix = new Map<string, number>();
+  for (const i of order) {
+    const { found, name } = items[i]!;
+    const base = found.part === "indices" ? `${name}.indices` : name;
+    let unique = base;
+    const graph = found.graph.text();
+    if (taken.has(unique) && graph !== "") unique = `${graph}/${base}`;
+    if (taken.has(unique)) {
+      let suffix = nextSuffix.get(unique) ?? 2;
+      while (taken.has(`${unique}#${suffix}`)) suffix++;
+      nextSuffix.set(unique, suffix + 1);
+      unique = `${unique}#${suffix}`;
+    }
+    taken.add(unique);
+    names[i] = unique;
+  }
+  return names;
+}
+
+/** A `TensorProto`'s fields as the file gives them, none checked yet. */
 interface _TensorFields {
   readonly dims: number[];
   dataType: number;
@@ -357,10 +1024,12 @@ interface _TensorFields {
   readonly data: { field: string; span: _Span }[];
   /** `external_data`'s key/value pairs, in file order. */
   readonly entries: [string, string][];
+  /** The number of a typed data field found unpacked, refused if the tensor is listed. */
+  unpacked: number | undefined;
 }
 
-/** An initializer's name, element type and size, checked. */
-interface _Initializer {
+/** A tensor's name, element type and size, checked. */
+interface _Checked {
   readonly name: string;
   readonly type: { readonly name: string; readonly bits: number };
   readonly dims: number[];
@@ -369,37 +1038,8 @@ interface _Initializer {
   readonly bytes: number;
 }
 
-/** One initializer: where its bytes are, or `undefined` for string tensors (not weights). */
-function _tensor(
-  t: _Fields,
-  span: _Span,
-  ids: ReturnType<typeof _loadFields>,
-  file: string,
-): TensorInfo | ExternalTensor | undefined {
-  t.seek(span.offset);
-  const fail: _Fail = (name, detail) =>
-    fileError(
-      file,
-      `initializer ${name === undefined ? `at byte ${span.offset}` : _quote(name)}: ${detail}`,
-    );
-  const fields = _readTensorFields(t, ids, fail);
-  if (fields.name === undefined) throw fail(fields.name, "has no name");
-  if (fields.dataType === STRING_TYPE) return undefined;
-  const initializer = _checkInitializer(fields.name, fields.dataType, fields.dims, fail);
-  _refuseMixedData(fields.data, initializer.name, fail);
-  if (fields.location === 1) return _externalTensor(file, initializer, fields, fail);
-  if (fields.location !== 0) {
-    throw fail(initializer.name, `unknown data_location ${fields.location}`);
-  }
-  return _inFileTensor(t, span, initializer, fields.data[0], fail);
-}
-
 /** Reads a `TensorProto`'s fields, keeping where its data fields are without reading them. */
-function _readTensorFields(
-  t: _Fields,
-  ids: ReturnType<typeof _loadFields>,
-  fail: _Fail,
-): _TensorFields {
+function _readTensorFields(t: _Fields, ids: _Ids): _TensorFields {
   const fields: _TensorFields = {
     dims: [],
     dataType: 0,
@@ -407,27 +1047,27 @@ function _readTensorFields(
     location: 0,
     data: [],
     entries: [],
+    unpacked: undefined,
   };
   const f = ids.tensor;
   for (let field = t.next(); field !== undefined; field = t.next()) {
     const { field: n, wire } = field;
     if (n === f.dims && wire === VARINT) fields.dims.push(t.varint());
-    else if (n === f.dims && wire === LEN) fields.dims.push(...t.varintsIn(t.span()));
-    else if (n === f.data_type && wire === VARINT) fields.dataType = t.varint();
+    else if (n === f.dims && wire === LEN) {
+      // One push per value: a spread of a hostile field's million dimensions would overflow the stack.
+      for (const d of t.varintsIn(t.span())) fields.dims.push(d);
+    } else if (n === f.data_type && wire === VARINT) fields.dataType = t.varint();
     else if (n === f.name && wire === LEN) fields.name = t.string("name");
     else if (n === f.data_location && wire === VARINT) fields.location = t.varint();
     else if (n === f.external_data && wire === LEN) fields.entries.push(_readEntry(t, ids));
     else if (wire === LEN && _isDataField(f, n)) {
-      const fieldName = Object.entries(f).find(([, id]) => id === n)![0];
-      fields.data.push({ field: fieldName, span: t.span() });
+      fields.data.push({ field: ids.dataFields.get(n)!, span: t.span() });
     } else if (
       (wire === I32 && n === f.float_data) || (wire === I64 && n === f.double_data) ||
       (wire === VARINT && (n === f.int32_data || n === f.int64_data || n === f.uint64_data))
     ) {
-      throw fail(
-        fields.name,
-        `its data field ${n} is not packed: only packed repeated fields are loaded`,
-      );
+      fields.unpacked ??= n;
+      t.skip(wire);
     } else {
       t.skip(wire);
     }
@@ -436,13 +1076,13 @@ function _readTensorFields(
 }
 
 /** True when field `n` of a `TensorProto` holds its elements. */
-function _isDataField(f: ReturnType<typeof _loadFields>["tensor"], n: number): boolean {
+function _isDataField(f: _Ids["tensor"], n: number): boolean {
   return n === f.raw_data || n === f.float_data || n === f.double_data || n === f.int32_data ||
     n === f.int64_data || n === f.uint64_data || n === f.string_data;
 }
 
 /** One `external_data` entry (a `StringStringEntryProto`): its key and value, `""` when absent. */
-function _readEntry(t: _Fields, ids: ReturnType<typeof _loadFields>): [string, string] {
+function _readEntry(t: _Fields, ids: _Ids): [string, string] {
   const entrySpan = t.span();
   const after = t.pos;
   const e = t.message(entrySpan, "external_data entry");
@@ -460,24 +1100,24 @@ function _readEntry(t: _Fields, ids: ReturnType<typeof _loadFields>): [string, s
 }
 
 /** The element type, the dimensions checked, and the bytes the elements take. */
-function _checkInitializer(
+function _checkTensor(
   name: string,
   dataType: number,
   dims: number[],
-  fail: _Fail,
-): _Initializer {
+  fail: (d: string) => Error,
+): _Checked {
   const type = ONNX_DTYPES[dataType];
-  if (type === undefined) throw fail(name, `unknown data_type ${dataType}`);
+  if (type === undefined) throw fail(`unknown data_type ${dataType}`);
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw fail(name, `dimension ${d} is not a non-negative integer`);
+      throw fail(`dimension ${d} is not a non-negative integer`);
     }
   }
   let numel = 1;
   for (const d of dims) numel *= d;
   const bytes = Math.ceil((numel * type.bits) / 8);
   if (!Number.isSafeInteger(bytes)) {
-    throw fail(name, `shape [${dims.join(", ")}] of ${type.name} is too large`);
+    throw fail(`shape [${_dims(dims)}] of ${type.name} is too large`);
   }
   return { name, type, dims, numel, bytes };
 }
@@ -485,68 +1125,63 @@ function _checkInitializer(
 /** Throws when the data is in more than one field. */
 function _refuseMixedData(
   data: readonly { field: string; span: _Span }[],
-  name: string,
-  fail: _Fail,
+  fail: (d: string) => Error,
 ): void {
   const distinct = new Set(data.map((d) => d.field));
-  if (distinct.size > 1) throw fail(name, `has data in both ${[...distinct].join(" and ")}`);
-  if (data.length > 1) throw fail(name, `has ${data.length} ${data[0]!.field} fields`);
+  if (distinct.size > 1) throw fail(`has data in both ${[...distinct].join(" and ")}`);
+  if (data.length > 1) throw fail(`has ${data.length} ${data[0]!.field} fields`);
 }
 
-/** An initializer whose bytes are in another file: the location inside the model's folder, the length the shape's. */
+/** A tensor whose bytes are in another file: the location inside the model's folder, the length the shape's. */
 function _externalTensor(
   file: string,
-  { name, type, dims, bytes }: _Initializer,
+  label: string,
+  { name, type, dims, bytes }: _Checked,
   fields: _TensorFields,
-  fail: _Fail,
+  fail: (d: string) => Error,
 ): ExternalTensor {
-  if (fields.data.length > 0) throw fail(name, "has both external data and data in the file");
+  if (fields.data.length > 0) throw fail("has both external data and data in the file");
   const get = (key: string) => fields.entries.find(([k]) => k === key)?.[1];
   const where = get("location");
-  if (where === undefined || where === "") throw fail(name, "external data without a location");
-  checkExternalLocation(file, name, where);
-  const offset = _decimal(get("offset") ?? "0", name, "offset", fail);
-  const length = _decimal(get("length") ?? String(bytes), name, "length", fail);
+  if (where === undefined || where === "") throw fail("external data without a location");
+  _checkLocation(file, label, where);
+  const offset = _decimal(get("offset") ?? "0", "offset", fail);
+  const length = _decimal(get("length") ?? String(bytes), "length", fail);
   if (length !== bytes) {
     throw fail(
-      name,
       `external data length ${length} but shape [${
-        dims.join(", ")
+        _dims(dims)
       }] of ${type.name} takes ${bytes} bytes`,
     );
   }
   return { name, dtype: type.name, shape: dims, location: where, offset, byteLength: length };
 }
 
-/** An initializer whose bytes are in this file: its one data field, checked to fit its type and shape. */
+/** A tensor whose bytes are in this file: its one data field, checked to fit its type and shape. */
 function _inFileTensor(
   t: _Fields,
   span: _Span,
-  initializer: _Initializer,
+  tensor: _Checked,
   item: { field: string; span: _Span } | undefined,
-  fail: _Fail,
-): TensorInfo {
-  const { name, type, dims, numel, bytes } = initializer;
+  fail: (d: string) => Error,
+): _Placed {
+  const { type, dims, numel, bytes } = tensor;
   if (item === undefined) {
-    if (numel === 0) {
-      return { name, dtype: type.name, shape: dims, offset: span.offset, byteLength: 0 };
-    }
-    throw fail(name, `has no data for its ${numel} elements`);
+    if (numel === 0) return { dtype: type.name, shape: dims, offset: span.offset, byteLength: 0 };
+    throw fail(`has no data for its ${numel} elements`);
   }
-  _checkDataField(t, initializer, item, fail);
+  _checkDataField(t, tensor, item, fail);
   // Varint-encoded values: the tensor's bytes are their encoding, and its dtype says so.
   const varint = _isVarintField(item.field);
   const expected = varint ? item.span.length : bytes;
   if (item.span.length !== expected) {
     throw fail(
-      name,
       `${item.field} holds ${item.span.length} bytes but shape [${
-        dims.join(", ")
+        _dims(dims)
       }] of ${type.name} takes ${expected}`,
     );
   }
   return {
-    name,
     dtype: varint ? `${type.name} (varint)` : type.name,
     shape: dims,
     offset: item.span.offset,
@@ -561,25 +1196,25 @@ function _isVarintField(field: string): boolean {
 }
 
 /**
- * Throws unless the data field suits the initializer: `string_data` never
- * does, `float_data` and `double_data` only for their types, and the varint
- * fields only with one varint per element (two per complex element, one per
- * two 4-bit elements).
+ * Throws unless the data field suits the tensor: `string_data` never does,
+ * `float_data` and `double_data` only for their types, and the varint fields
+ * only with one varint per element (two per complex element, one per two
+ * 4-bit elements).
  */
 function _checkDataField(
   t: _Fields,
-  { name, type, dims, numel }: _Initializer,
+  { type, dims, numel }: _Checked,
   item: { field: string; span: _Span },
-  fail: _Fail,
+  fail: (d: string) => Error,
 ): void {
-  if (item.field === "string_data") throw fail(name, `is ${type.name} but holds string_data`);
+  if (item.field === "string_data") throw fail(`is ${type.name} but holds string_data`);
   if (item.field === "float_data") {
     if (type.name !== "FLOAT" && type.name !== "COMPLEX64") {
-      throw fail(name, `is ${type.name} but holds float_data`);
+      throw fail(`is ${type.name} but holds float_data`);
     }
   } else if (item.field === "double_data") {
     if (type.name !== "DOUBLE" && type.name !== "COMPLEX128") {
-      throw fail(name, `is ${type.name} but holds double_data`);
+      throw fail(`is ${type.name} but holds double_data`);
     }
   } else if (_isVarintField(item.field)) {
     const count = t.countVarints(item.span);
@@ -587,10 +1222,7 @@ function _checkDataField(
     const packedPerVarint = type.bits === 4 ? 2 : 1;
     const want = Math.ceil((numel * perElement) / packedPerVarint);
     if (count !== want) {
-      throw fail(
-        name,
-        `${item.field} holds ${count} values but shape [${dims.join(", ")}] needs ${want}`,
-      );
+      throw fail(`${item.field} holds ${count} values but shape [${_dims(dims)}] needs ${want}`);
     }
   }
 }
@@ -601,11 +1233,12 @@ function _checkDataField(
  * is opened.)
  */
 export function checkExternalLocation(file: string, tensor: string, location: string): void {
+  _checkLocation(file, `initializer ${_quote(tensor)}`, location);
+}
+
+function _checkLocation(file: string, label: string, location: string): void {
   const fail = (why: string) =>
-    fileError(
-      file,
-      `initializer ${_quote(tensor)}: external data location ${_quote(location)} ${why}`,
-    );
+    fileError(file, `${label}: external data location ${_quote(location)} ${why}`);
   if (location.includes("\0")) throw fail("contains a NUL byte");
   if (location.startsWith("/") || location.startsWith("\\") || /^[A-Za-z]:/.test(location)) {
     throw fail("is an absolute path: it must be inside the model's folder");
@@ -619,16 +1252,77 @@ export function checkExternalLocation(file: string, tensor: string, location: st
   if (depth === 0) throw fail("names no file");
 }
 
-function _decimal(
-  text: string,
-  name: string,
-  what: string,
-  fail: (name: string, detail: string) => Error,
-): number {
+/**
+ * The little-endian elements of a tensor's bytes as {@link onnx} lists them:
+ * the bytes themselves for a plain dtype; for the encoded forms (`(varint)`,
+ * `(unpacked)`, `(unpacked varint)`) the values decoded and written at the
+ * element type's width, as `numpy_helper.to_array(t).tobytes()` gives them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { onnxElementBytes } from "./onnx.ts";
+ *
+ * // int64_data [1, -2] as varints: 0x01, then -2 as ten bytes.
+ * const varints = new Uint8Array([1, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+ * const bytes = onnxElementBytes("INT64 (varint)", varints);
+ * assert.deepEqual([...new BigInt64Array(bytes.buffer)], [1n, -2n]);
+ * // value_floats unpacked: a tag (0x3d) before each float.
+ * const unpacked = new Uint8Array([0x3d, 0, 0, 0x80, 0x3f, 0x3d, 0, 0, 0, 0x40]);
+ * assert.deepEqual([...new Float32Array(onnxElementBytes("FLOAT (unpacked)", unpacked).buffer)], [1, 2]);
+ * ```
+ */
+export function onnxElementBytes(dtype: string, bytes: Uint8Array): Uint8Array {
+  const match = /^(\w+) \((varint|unpacked|unpacked varint)\)$/.exec(dtype);
+  if (match === null) return bytes;
+  const [, typeName, form] = match;
+  const type = Object.values(ONNX_DTYPES).find((t) => t.name === typeName);
+  if (type === undefined) throw new Error(`Unknown ONNX dtype "${dtype}"`);
+  if (form === "unpacked") {
+    // A one-byte tag, then four bytes, per element.
+    const out = new Uint8Array((bytes.length / 5) * 4);
+    for (let i = 0, o = 0; i < bytes.length; i += 5, o += 4) {
+      out.set(bytes.subarray(i + 1, i + 5), o);
+    }
+    return out;
+  }
+  const width = type.bits === 4 ? 1 : type.bits / 8;
+  const values: bigint[] = [];
+  let value = 0n;
+  let shift = 0n;
+  let inTag = form === "unpacked varint";
+  for (const byte of bytes) {
+    if (inTag) {
+      // The field's tag (one byte for field 8) comes before each unpacked varint.
+      inTag = false;
+      continue;
+    }
+    value |= BigInt(byte & 0x7f) << shift;
+    shift += 7n;
+    if ((byte & 0x80) === 0) {
+      values.push(value);
+      value = 0n;
+      shift = 0n;
+      inTag = form === "unpacked varint";
+    }
+  }
+  const out = new Uint8Array(values.length * width);
+  values.forEach((v, i) => {
+    for (let b = 0; b < width; b++) out[i * width + b] = Number((v >> BigInt(8 * b)) & 0xffn);
+  });
+  return out;
+}
+
+function _decimal(text: string, what: string, fail: (detail: string) => Error): number {
   if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw fail(name, `external data ${what} ${_quote(text)} is not a byte count`);
+    throw fail(`external data ${what} ${_quote(text)} is not a byte count`);
   }
   return Number(text);
+}
+
+/** Dimensions for a message, long lists cut short. */
+function _dims(dims: readonly number[]): string {
+  return dims.length <= 8 ? dims.join(", ") : `${dims.slice(0, 8).join(", ")}, …`;
 }
 
 function _short(text: string): string {

@@ -8,7 +8,7 @@ const ITERATIONS = 20_000;
 
 const TESTDATA = new URL("../../fixtures/testdata/", import.meta.url).pathname;
 
-for (const name of ["tiny.onnx", "tiny-onnx-external/model.onnx"]) {
+for (const name of ["tiny.onnx", "tiny-onnx-external/model.onnx", "tiny-onnx-subgraphs.onnx"]) {
   Deno.test(`onnx fuzz: mutants of ${name} parse inside the file or fail with a WeightFileError`, () => {
     const valid = Deno.readFileSync(join(TESTDATA, name));
     const report = fuzzFormat(onnx, valid, {

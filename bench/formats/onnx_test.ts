@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { generateFixture } from "../../fixtures/generate.ts";
-import { encodeOnnxModel } from "../../fixtures/onnx_writer.ts";
+import { encodeOnnxGraphModel, encodeOnnxModel } from "../../fixtures/onnx_writer.ts";
 import { WeightFileError } from "../util/errors.ts";
 import { testUnless, withTempDir } from "../util/testing.ts";
-import { assertParseFails, pythonSkipReason, runPython } from "./_testing.ts";
+import { assertParseFails, pythonSkipReason, runPython, runPythonFile } from "./_testing.ts";
 import { bytesSource } from "./format.ts";
-import { onnx, onnxSchema } from "./onnx.ts";
+import { onnx, onnxElementBytes, onnxSchema } from "./onnx.ts";
 import { openWeights, type WeightSet } from "./weights.ts";
 
 const TESTDATA = new URL("../../fixtures/testdata/", import.meta.url).pathname;
@@ -365,4 +365,325 @@ torch.onnx.export(model, torch.randn(1, 8), sys.argv[1] + "/exported.onnx")`,
     assert.equal(weights.tensorCount, 4);
     assert.deepEqual(await ourHashes(weights), JSON.parse(await runPython(ONNX_HASHES, path)));
   });
+});
+
+// ---------------------------------------------------------------------------
+// Weights wherever real exporters put them
+
+const EXPORTED_MODELS = new URL("../../fixtures/exported_models.py", import.meta.url).pathname;
+
+/** One weight as `fixtures/exported_models.py` reads it with onnx. */
+interface ExpectedWeight {
+  kind: string;
+  part: string | null;
+  graph: string;
+  name: string;
+  sha256: string;
+}
+
+/** `kind|part|graph|name` → sha256 of the element bytes, for every tensor of the set, read by us. */
+async function ourWeights(weights: WeightSet): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of weights.files) {
+    const bytes = await Deno.readFile(file.path);
+    for (const t of file.index.tensors) {
+      const o = t.origin;
+      assert.ok(o, `${t.name} has no origin`);
+      const elements = onnxElementBytes(t.dtype, bytes.subarray(t.offset, t.offset + t.byteLength));
+      out.push(`${o.kind}|${o.part ?? ""}|${o.graph}|${o.name} ${sha256(elements)}`);
+    }
+  }
+  return out.sort();
+}
+
+testUnless(
+  TORCH_ONNX,
+  "onnx: every weight of models torch exports and onnx builds, at every depth and in external data, hashes as numpy_helper.to_array",
+  async () => {
+    await withTempDir(async (dir) => {
+      await runPythonFile(EXPORTED_MODELS, dir);
+      const expected = JSON.parse(await Deno.readTextFile(join(dir, "expected.json"))) as Record<
+        string,
+        { weights: ExpectedWeight[]; skipped: number }
+      >;
+      assert.equal(Object.keys(expected).length, 8);
+      for (const [model, { weights, skipped }] of Object.entries(expected)) {
+        const set = await openWeights(join(dir, model));
+        const theirs = weights.map((w) =>
+          `${w.kind}|${w.part ?? ""}|${w.graph}|${w.name} ${w.sha256}`
+        ).sort();
+        assert.deepEqual(await ourWeights(set), theirs, model);
+        assert.equal(set.tensorCount, weights.length, model);
+        assert.equal(
+          (set.skipped ?? []).reduce((n, s) => n + s.count, 0),
+          skipped,
+          `${model}: skipped`,
+        );
+        // Every name is unique across the set.
+        const names = set.files.flatMap((f) => f.index.tensors.map((t) => t.name));
+        assert.equal(new Set(names).size, names.length, `${model}: names repeat`);
+      }
+      // A model whose only weights are Constants: an initializer reader found 0 tensors.
+      const constants = await openWeights(join(dir, "torch-constants-only.onnx"));
+      assert.equal(constants.tensorCount, 2);
+      // Where the weights were: the torch exports keep tensors made in the branches and the
+      // loop as Constant nodes in the If and Loop subgraphs.
+      const cf = await openWeights(join(dir, "torch-control-flow.onnx"));
+      const origins = cf.files[0]!.index.tensors.map((t) => t.origin!);
+      assert.equal(origins.filter((o) => o.kind === "initializer").length, 5);
+      assert.ok(origins.some((o) => o.kind === "Constant" && /\.then_branch$/.test(o.graph)));
+      assert.ok(origins.some((o) => o.kind === "Constant" && /\.body$/.test(o.graph)));
+      // A subgraph's "w" shadows the main graph's: it gets the qualified name.
+      const nested = await openWeights(join(dir, "onnx-nested.onnx"));
+      const names = nested.files[0]!.index.tensors.map((t) => t.name);
+      assert.ok(names.includes("w") && names.includes("outer_loop.body/w"), names.join(", "));
+      // The If's two branches both have a "branch_w": the first in the file (onnx.helper
+      // writes attributes sorted, so else_branch) keeps the name.
+      assert.ok(names.includes("branch_w"));
+      assert.ok(names.includes("Scan#5.body/branch.then_branch/branch_w"), names.join(", "));
+      assert.ok(names.includes("main_sparse") && names.includes("main_sparse.indices"));
+      // The external variant: Constant values in subgraphs live in files of their own.
+      const external = await openWeights(join(dir, "onnx-nested-external/model.onnx"));
+      assert.ok(external.files.length > 5);
+      assert.ok(
+        external.files.slice(1).some((f) =>
+          f.index.tensors.some((t) => t.origin?.kind === "Constant" && t.origin.graph !== "")
+        ),
+      );
+    });
+  },
+);
+
+/** A model with a weight in every place an exporter puts one. */
+function everywhereModel(): Uint8Array {
+  const f32 = (...values: number[]) => new Uint8Array(new Float32Array(values).buffer);
+  const branch = (value: number) => ({
+    initializers: [{ name: "w", dtype: "FLOAT", shape: [1], data: f32(value) }],
+    nodes: [{
+      opType: "Constant",
+      outputs: ["c"],
+      attributes: [{
+        name: "value",
+        tensor: { name: "", dtype: "FLOAT", shape: [1], data: f32(value + 1) },
+      }],
+    }],
+  });
+  return encodeOnnxGraphModel({
+    initializers: [
+      { name: "w", dtype: "FLOAT", shape: [2], data: f32(1, 2) },
+      { name: "labels", dtype: "STRING", shape: [1], strings: ["a"] },
+    ],
+    sparse: [{
+      values: { name: "s", dtype: "FLOAT", shape: [2], data: f32(3, 4) },
+      indices: { name: "", dtype: "INT64", shape: [2], int64s: [0, 5] },
+      dims: [8],
+    }],
+    nodes: [
+      { opType: "Constant", outputs: ["f"], attributes: [{ name: "value_float", float: 0.5 }] },
+      {
+        opType: "Constant",
+        outputs: ["fs"],
+        attributes: [{ name: "value_floats", floats: [1, 2, 3] }],
+      },
+      { opType: "Constant", outputs: ["i"], attributes: [{ name: "value_int", int: 300 }] },
+      { opType: "Constant", outputs: ["is"], attributes: [{ name: "value_ints", ints: [1, -2] }] },
+      { opType: "Constant", outputs: ["t"], attributes: [{ name: "value_string", string: "x" }] },
+      // Not Constants: their tensors are attributes, not weights.
+      {
+        opType: "ConstantOfShape",
+        outputs: ["z"],
+        attributes: [{
+          name: "value",
+          tensor: { name: "", dtype: "FLOAT", shape: [1], data: f32(9) },
+        }],
+      },
+      {
+        opType: "Constant",
+        domain: "com.example",
+        outputs: ["custom"],
+        attributes: [{ name: "value_float", float: 9 }],
+      },
+      {
+        opType: "If",
+        name: "branch",
+        attributes: [
+          { name: "then_branch", graph: branch(10) },
+          { name: "else_branch", graph: branch(20) },
+        ],
+      },
+      {
+        opType: "Loop",
+        attributes: [{
+          name: "body",
+          graph: {
+            nodes: [{
+              opType: "Scan",
+              attributes: [{ name: "body", graph: branch(30) }],
+            }],
+          },
+        }],
+      },
+    ],
+  });
+}
+
+Deno.test("onnx: initializers, sparse initializers, every Constant form and subgraphs at any depth", () => {
+  const bytes = everywhereModel();
+  const index = onnx.parse(bytesSource("everywhere.onnx", bytes));
+  const listed = index.tensors.map((
+    t,
+  ) => [t.name, t.dtype, t.shape, t.origin!.kind, t.origin!.graph]);
+  assert.deepEqual(
+    listed.sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [
+      ["branch.else_branch/c", "FLOAT", [1], "Constant", "branch.else_branch"],
+      ["branch.else_branch/w", "FLOAT", [1], "initializer", "branch.else_branch"],
+      ["branch.then_branch/w", "FLOAT", [1], "initializer", "branch.then_branch"],
+      ["c", "FLOAT", [1], "Constant", "branch.then_branch"],
+      ["f", "FLOAT", [], "Constant", ""],
+      ["fs", "FLOAT (unpacked)", [3], "Constant", ""],
+      ["i", "INT64 (varint)", [], "Constant", ""],
+      ["is", "INT64 (unpacked varint)", [2], "Constant", ""],
+      ["Loop#8.body/Scan#0.body/c", "FLOAT", [1], "Constant", "Loop#8.body/Scan#0.body"],
+      ["Loop#8.body/Scan#0.body/w", "FLOAT", [1], "initializer", "Loop#8.body/Scan#0.body"],
+      ["s", "FLOAT", [2], "sparse_initializer", ""],
+      ["s.indices", "INT64 (varint)", [2], "sparse_initializer", ""],
+      ["w", "FLOAT", [2], "initializer", ""],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
+  const value = (name: string) => {
+    const t = index.tensors.find((x) => x.name === name)!;
+    return onnxElementBytes(t.dtype, bytes.subarray(t.offset, t.offset + t.byteLength));
+  };
+  assert.deepEqual([...new Float32Array(value("f").slice().buffer)], [0.5]);
+  assert.deepEqual([...new Float32Array(value("fs").slice().buffer)], [1, 2, 3]);
+  assert.deepEqual([...new BigInt64Array(value("i").slice().buffer)], [300n]);
+  assert.deepEqual([...new BigInt64Array(value("is").slice().buffer)], [1n, -2n]);
+  assert.deepEqual([...new BigInt64Array(value("s.indices").slice().buffer)], [0n, 5n]);
+  assert.deepEqual([...new Float32Array(value("Loop#8.body/Scan#0.body/c").slice().buffer)], [31]);
+  assert.deepEqual(index.skipped, [
+    { reason: "STRING tensors (text, not numbers)", count: 2, names: ["t", "labels"] },
+  ]);
+  assert.equal(index.metadata["onnx.graphs"], "5");
+});
+
+Deno.test("onnx: a model with no weights anywhere is refused, naming what was searched", () => {
+  const empty = encodeOnnxGraphModel({
+    nodes: [{
+      opType: "Loop",
+      attributes: [{ name: "body", graph: { nodes: [{ opType: "Relu" }] } }],
+    }],
+  });
+  assertParseFails(
+    onnx,
+    empty,
+    /^no tensors: searched 2 graphs \(the main graph, subgraphs at every depth, functions, training graphs\) and 2 nodes for initializers, sparse initializers and Constant values$/,
+  );
+  const strings = encodeOnnxModel([{ name: "s", dtype: "STRING", shape: [1], strings: ["x"] }]);
+  assertParseFails(
+    onnx,
+    strings,
+    /^no tensors: .* \(skipped 1 STRING tensors \(text, not numbers\)\)$/,
+  );
+});
+
+Deno.test("onnx: Constants in functions are weights, function attribute references are not", () => {
+  const bytes = encodeOnnxGraphModel(
+    { initializers: [{ name: "w", dtype: "FLOAT", shape: [1], floats: [1] }] },
+    {
+      functions: [{
+        name: "Scale",
+        domain: "local",
+        nodes: [
+          { opType: "Constant", outputs: ["k"], attributes: [{ name: "value_float", float: 2 }] },
+          {
+            opType: "Constant",
+            outputs: ["r"],
+            attributes: [{ name: "value_float", ref: "alpha" }],
+          },
+        ],
+      }],
+    },
+  );
+  const index = onnx.parse(bytesSource("fn.onnx", bytes));
+  const k = index.tensors.find((t) => t.name === "k")!;
+  assert.deepEqual(k.origin, { kind: "Constant", graph: "function local.Scale", name: "k" });
+  assert.equal(
+    index.skipped?.[0]?.reason,
+    "Constant values that name a function's attribute (no data in the file)",
+  );
+});
+
+Deno.test("onnx: malformed subgraphs and Constants fail with one line", () => {
+  const twoValues = encodeOnnxGraphModel({
+    nodes: [{
+      opType: "Constant",
+      outputs: ["c"],
+      attributes: [{ name: "value_float", float: 1 }, { name: "value_int", int: 2 }],
+    }],
+  });
+  assertParseFails(onnx, twoValues, /^Constant "c" has more than one value$/);
+  // 40 Loops, each the body of the one above (protobufjs will not encode so deep: by hand).
+  const len = (field: number, body: Uint8Array) => {
+    const head: number[] = [(field << 3) | 2];
+    for (let n = body.length;; n >>>= 7) {
+      if (n < 0x80) {
+        head.push(n);
+        break;
+      }
+      head.push((n & 0x7f) | 0x80);
+    }
+    return new Uint8Array([...head, ...body]);
+  };
+  const text = (field: number, value: string) => len(field, new TextEncoder().encode(value));
+  let graph: Uint8Array = encodeOnnxModel([{ name: "w", dtype: "FLOAT", shape: [1], floats: [1] }]);
+  graph = graph.subarray(graph.lastIndexOf(0x3a) + 2); // the innermost graph: the model's own
+  for (let i = 0; i < 40; i++) {
+    const attribute = new Uint8Array([...text(1, "body"), ...len(6, graph)]);
+    graph = len(1, new Uint8Array([...text(4, "Loop"), ...len(5, attribute)]));
+  }
+  const head = encodeOnnxModel([{ name: "w", dtype: "FLOAT", shape: [1], floats: [1] }]);
+  const deep = new Uint8Array([...head.subarray(0, head.lastIndexOf(0x3a)), ...len(7, graph)]);
+  assertParseFails(onnx, deep, /^subgraphs nested more than 32 deep/);
+  const twice = encodeOnnxGraphModel({
+    nodes: [{
+      opType: "If",
+      attributes: [{
+        name: "then_branch",
+        graph: {
+          initializers: [
+            { name: "w", dtype: "FLOAT", shape: [1], floats: [1] },
+            { name: "w", dtype: "FLOAT", shape: [1], floats: [2] },
+          ],
+        },
+      }],
+    }],
+  });
+  assertParseFails(onnx, twice, /^initializer "w" in "If#0\.then_branch" appears twice$/);
+  const bad = encodeOnnxGraphModel({
+    nodes: [{
+      opType: "Constant",
+      outputs: ["c"],
+      attributes: [{
+        name: "value",
+        tensor: { name: "", dtype: "FLOAT", shape: [4], data: new Uint8Array(12) },
+      }],
+    }],
+  });
+  assertParseFails(
+    onnx,
+    bad,
+    /^Constant "c": raw_data holds 12 bytes but shape \[4\] of FLOAT takes 16$/,
+  );
+});
+
+Deno.test("onnx: every strict prefix of a model is refused", () => {
+  const bytes = everywhereModel();
+  for (let length = 0; length < bytes.length; length++) {
+    assert.throws(
+      () => onnx.parse(bytesSource("cut.onnx", bytes.subarray(0, length))),
+      (error: unknown) => error instanceof WeightFileError && !error.message.includes("\n"),
+      `a prefix of ${length} bytes`,
+    );
+  }
 });

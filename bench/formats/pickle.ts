@@ -348,6 +348,17 @@ class _Machine {
 
   /** `bytes`, just read, decoded as UTF-8. */
   utf8(bytes: Uint8Array, what: string): string {
+    // Names and keys are short ASCII: built directly, they skip the decoder's per-call cost.
+    if (bytes.length <= 64) {
+      let ascii = true;
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+    }
     try {
       return _utf8.decode(bytes);
     } catch {
@@ -533,7 +544,9 @@ const _CONTAINERS: _Family = {
 /** APPENDS and ADDITEMS: the values above the mark, appended to the list below it. */
 function _extend(m: _Machine, what: string): void {
   const items = m.popMark(what);
-  _list(m.top(what), m.fail).push(...items);
+  const list = _list(m.top(what), m.fail);
+  // One push per item: a spread of a hostile pickle's million items would overflow the stack.
+  for (const item of items) list.push(item);
 }
 
 /** The memo: the top of the stack stored by index, and pushed again. */
@@ -655,7 +668,29 @@ function _allowedGlobal(module: string, name: string, fail: (d: string) => Error
   );
 }
 
-/** Each tensor reachable from `root` with its dotted key path; scalars beside them as text. */
+/**
+ * Each tensor reachable from `root` with its dotted key path; scalars beside
+ * them as text.
+ *
+ * Containers may share children (the pickle's memo lets one list appear in
+ * many places), and walking every path of such a graph can take exponentially
+ * long: a 200-byte pickle of lists that each hold the one below twice, 22
+ * deep, has four million paths. So the walk visits at most
+ * {@link VISITS_PER_REFERENCE} times as many values as the containers hold
+ * references (plus {@link MIN_VISITS}); a tree, or tensors shared by two keys
+ * (tied weights), stays far below it, and a graph that goes past it is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { flattenTensors, type PyValue } from "./pickle.ts";
+ *
+ * // Lists that each hold the one below twice, 40 deep: 2^40 paths.
+ * let value: PyValue = { kind: "list", items: [] };
+ * for (let i = 0; i < 40; i++) value = { kind: "list", items: [value, value] };
+ * assert.throws(() => flattenTensors(value, (d) => new Error(d)), /containers share children/);
+ * ```
+ */
 export function flattenTensors(
   root: PyValue,
   fail: (detail: string) => Error,
@@ -663,9 +698,17 @@ export function flattenTensors(
   const tensors: [string, PyTensor][] = [];
   const scalars: [string, string][] = [];
   const active = new Set<object>();
+  const references = _countReferences(root);
+  const budget = VISITS_PER_REFERENCE * references + MIN_VISITS;
+  let visits = 0;
   const walk = (value: PyValue, path: string, depth: number) => {
+    if (++visits > budget) {
+      throw fail(
+        `containers share children: walking every key path would visit more than ${budget} values (the containers hold ${references} references)`,
+      );
+    }
     if (depth > MAX_PICKLE_DEPTH) {
-      throw fail(`containers nested more than ${MAX_PICKLE_DEPTH} deep at ${JSON.stringify(path)}`);
+      throw fail(`containers nested more than ${MAX_PICKLE_DEPTH} deep at ${_quotePath(path)}`);
     }
     if (value === null || typeof value !== "object" || value instanceof Uint8Array) {
       if (value !== null && scalars.length < 1000 && !(value instanceof Uint8Array)) {
@@ -679,7 +722,7 @@ export function flattenTensors(
       return;
     }
     if (value.kind === "global" || value.kind === "storage") return;
-    if (active.has(value)) throw fail(`a container holds itself at ${JSON.stringify(path)}`);
+    if (active.has(value)) throw fail(`a container holds itself at ${_quotePath(path)}`);
     active.add(value);
     const join = (key: string) => (path === "" ? key : `${path}.${key}`);
     if (value.kind === "dict") {
@@ -693,15 +736,79 @@ export function flattenTensors(
   return { tensors, scalars };
 }
 
+/** How many values {@link flattenTensors} may visit per reference its containers hold. */
+export const VISITS_PER_REFERENCE = 4;
+/** Values {@link flattenTensors} may always visit, whatever the references. */
+const MIN_VISITS = 10_000;
+/** Longest key text built from a tuple key. */
+const MAX_KEY_CHARS = 256;
+
+/** References held by the distinct containers reachable from `root` (each container counted once), without recursion. */
+function _countReferences(root: PyValue): number {
+  const seen = new Set<object>();
+  const pending: PyValue[] = [root];
+  let references = 0;
+  while (pending.length > 0) {
+    const value = pending.pop()!;
+    if (value === null || typeof value !== "object" || value instanceof Uint8Array) continue;
+    if (value.kind !== "dict" && value.kind !== "list" && value.kind !== "tuple") continue;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    if (value.kind === "dict") {
+      references += value.entries.length;
+      for (const [, item] of value.entries) pending.push(item);
+    } else {
+      references += value.items.length;
+      for (const item of value.items) pending.push(item);
+    }
+  }
+  return references;
+}
+
+/** A key path quoted for a message, cut short when long. */
+function _quotePath(path: string): string {
+  return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
+}
+
+/** A dict key as text: strings as they are, tuples as `(a, b)`, cut at {@link MAX_KEY_CHARS} without walking past it. */
 function _keyText(key: PyValue): string {
+  let text = "";
+  // Pieces still to write, last first: text, or a key to spell. A tuple key is
+  // walked without recursion, and never past the length kept.
+  const pending: (PyValue | { readonly text: string })[] = [key];
+  while (pending.length > 0 && text.length <= MAX_KEY_CHARS) {
+    const item = pending.pop()!;
+    if (item !== null && typeof item === "object" && "text" in item) {
+      text += item.text;
+    } else if (_isTupleValue(item)) {
+      pending.push({ text: ")" });
+      for (let i = item.items.length - 1; i >= 0; i--) {
+        pending.push(item.items[i]!);
+        if (i > 0) pending.push({ text: ", " });
+      }
+      pending.push({ text: "(" });
+    } else {
+      text += _scalarKeyText(item);
+    }
+  }
+  return text.length > MAX_KEY_CHARS || pending.length > 0
+    ? `${text.slice(0, MAX_KEY_CHARS)}…`
+    : text;
+}
+
+function _isTupleValue(value: PyValue): value is PyTuple {
+  return value !== null && typeof value === "object" && "kind" in value && value.kind === "tuple";
+}
+
+/** A key that is not a tuple, as text. */
+function _scalarKeyText(key: PyValue): string {
   if (typeof key === "string") return key;
   if (
     typeof key === "number" || typeof key === "bigint" || typeof key === "boolean" || key === null
   ) {
     return String(key);
   }
-  if (key instanceof Uint8Array) return _latin1(key);
-  if (key.kind === "tuple") return `(${key.items.map(_keyText).join(", ")})`;
+  if (key instanceof Uint8Array) return _latin1(key.subarray(0, MAX_KEY_CHARS + 1));
   return `<${key.kind}>`;
 }
 

@@ -35,12 +35,13 @@
  */
 
 import { fileError, WeightFileError } from "../util/errors.ts";
-import type {
-  ByteSource,
-  TensorInfo,
-  TensorView,
-  WeightFileIndex,
-  WeightFormat,
+import {
+  type ByteSource,
+  requireTensors,
+  type TensorInfo,
+  type TensorView,
+  type WeightFileIndex,
+  type WeightFormat,
 } from "./format.ts";
 import {
   flattenTensors,
@@ -188,7 +189,7 @@ function _parseZip(source: ByteSource): WeightFileIndex {
     ).trim();
   }
   for (const [key, value] of scalars.slice(0, 100)) metadata[key] = value;
-  return {
+  return requireTensors({
     format: "pytorch",
     path: file,
     size: source.size,
@@ -196,7 +197,7 @@ function _parseZip(source: ByteSource): WeightFileIndex {
     tensors,
     metadata,
     views: views.map((v) => ({ ...v, storage: `data/${v.storage}` })),
-  };
+  }, `${pkl.name} and every container in it`);
 }
 
 function _parseLegacy(source: ByteSource): WeightFileIndex {
@@ -227,6 +228,8 @@ function _parseLegacy(source: ByteSource): WeightFileIndex {
       const keys = next(data.end, "storage keys");
       const keyList = _stringList(keys.value, fail);
       const { views, storages, scalars } = _views(file, data.value);
+      const listedKeys = new Set(keyList);
+      if (listedKeys.size !== keyList.length) throw fail("the storage keys list a storage twice");
       const tensors: TensorInfo[] = [];
       let offset = keys.end;
       for (const key of keyList) {
@@ -271,13 +274,13 @@ function _parseLegacy(source: ByteSource): WeightFileIndex {
         offset += 8 + byteLength;
       }
       for (const key of storages.keys()) {
-        if (!keyList.includes(key)) {
+        if (!listedKeys.has(key)) {
           throw fail(`storage ${JSON.stringify(key)} is used but not in the storage keys`);
         }
       }
       const metadata: Record<string, string> = { "pytorch.format": "legacy" };
       for (const [key, value] of scalars.slice(0, 100)) metadata[key] = value;
-      return {
+      return requireTensors({
         format: "pytorch",
         path: file,
         size: source.size,
@@ -285,7 +288,7 @@ function _parseLegacy(source: ByteSource): WeightFileIndex {
         tensors,
         metadata,
         views: views.map((v) => ({ ...v, storage: `data/${v.storage}` })),
-      };
+      }, "the data pickle of the legacy checkpoint and every container in it");
     } catch (error) {
       if (!(error instanceof PickleTruncated)) throw error;
       length = Math.min(source.size, length * 4);

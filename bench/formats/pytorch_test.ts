@@ -11,6 +11,7 @@ import { bytesSource } from "./format.ts";
 import { flattenTensors, unpickle } from "./pickle.ts";
 import { pytorch } from "./pytorch.ts";
 import { gatherView } from "./views.ts";
+import { encodeStoredZip } from "./zip.ts";
 import { openWeights } from "./weights.ts";
 
 const TESTDATA = new URL("../../fixtures/testdata/", import.meta.url).pathname;
@@ -355,3 +356,66 @@ for (const name of ["torch-views.pt", "torch-legacy.pt"]) {
     assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.sha256])), expected);
   });
 }
+
+Deno.test("pickle: containers that share children are refused before their paths multiply", () => {
+  // [] as memo 0, then 22 lists each holding the one before twice: 204 bytes, 2^22 key paths.
+  // Walking every path took 830 ms at 22 levels and doubled with each level.
+  const parts: number[] = [0x80, 2, 0x5d, 0x71, 0];
+  for (let k = 0; k < 22; k++) parts.push(0x5d, 0x28, 0x68, k, 0x68, k, 0x65, 0x71, k + 1);
+  parts.push(0x2e);
+  const bytes = Uint8Array.from(parts);
+  assert.equal(bytes.length, 204);
+  const { value } = unpickle(bytes, { file: "dag.pt" });
+  let visits = 0;
+  assert.throws(
+    () =>
+      flattenTensors(value, (detail) => {
+        visits++;
+        return new WeightFileError("dag.pt", detail);
+      }),
+    /containers share children: walking every key path would visit more than 10176 values \(the containers hold 44 references\)/,
+  );
+  assert.equal(visits, 1);
+  // Through a checkpoint, the same pickle is one line naming the file.
+  const checkpoint = encodeStoredZip([{ name: "archive/data.pkl", data: bytes }]);
+  assertParseFails(pytorch, checkpoint, /containers share children/, "dag.pt");
+});
+
+Deno.test("pickle: tensors shared by two keys (tied weights) are both listed", () => {
+  // {"a": t, "b": t} where t is one tensor, memoized: a tree but for its leaves.
+  const pkl = pickleStateDict([
+    { name: "embed.weight", dtype: "F32", shape: [2], key: "0", numel: 2 },
+  ]);
+  const { value } = unpickle(pkl, { file: "tied.pt" });
+  const dict = value as { entries: [unknown, unknown][] };
+  dict.entries.push(["lm_head.weight", dict.entries[0]![1]]);
+  const { tensors } = flattenTensors(value, (d) => new Error(d));
+  assert.deepEqual(tensors.map(([name]) => name), ["embed.weight", "lm_head.weight"]);
+});
+
+Deno.test("pickle: a million items appended at one mark unpickle without a stack overflow", () => {
+  // PROTO 2, EMPTY_LIST, MARK, 1,000,000 × NONE, APPENDS, STOP.
+  const count = 1_000_000;
+  const bytes = new Uint8Array(5 + count + 2);
+  bytes.set([0x80, 2, 0x5d, 0x28]);
+  bytes.fill(0x4e, 4, 4 + count);
+  bytes.set([0x65, 0x2e], 4 + count);
+  const { value } = unpickle(bytes, { file: "wide.pt" });
+  assert.equal((value as { items: unknown[] }).items.length, count);
+});
+
+Deno.test("pickle: a dict key that is a deep or shared tuple is cut short, not spelled out", () => {
+  // A tuple key nested 5,000 deep: (((…),),) built from EMPTY_TUPLE and TUPLE1.
+  const depth = 5_000;
+  const parts = [0x80, 2, 0x7d, 0x29, ...new Array(depth).fill(0x85), 0x4b, 1, 0x73, 0x2e];
+  const { value } = unpickle(Uint8Array.from(parts), { file: "key.pt" });
+  const deepPath = flattenTensors(value, (d) => new Error(d)).scalars[0]![0];
+  assert.ok(deepPath.length <= 260 && deepPath.endsWith("…"), deepPath);
+  const shared = [0x80, 2, 0x7d, 0x29];
+  for (let k = 0; k < 40; k++) shared.push(0x32, 0x86); // DUP, TUPLE2: (t, t), 40 deep
+  shared.push(0x4b, 1, 0x73, 0x2e);
+  const keyed = unpickle(Uint8Array.from(shared), { file: "key.pt" }).value;
+  const path = flattenTensors(keyed, (d) => new Error(d)).scalars[0]![0];
+  assert.ok(path.length <= 260, `key spelled out to ${path.length} characters`);
+  assert.ok(path.endsWith("…"));
+});

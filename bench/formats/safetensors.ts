@@ -35,7 +35,13 @@
 
 import { fileError } from "../util/errors.ts";
 import { suggest } from "../util/suggest.ts";
-import type { ByteSource, TensorInfo, WeightFileIndex, WeightFormat } from "./format.ts";
+import {
+  type ByteSource,
+  requireTensors,
+  type TensorInfo,
+  type WeightFileIndex,
+  type WeightFormat,
+} from "./format.ts";
 
 /** Bytes per element of every dtype safetensors defines. */
 export const SAFETENSORS_DTYPES: Readonly<Record<string, number>> = Object.freeze({
@@ -188,7 +194,10 @@ export const safetensors: WeightFormat = {
       offset: dataOffset + entry.begin,
       byteLength: entry.end - entry.begin,
     }));
-    return { format: "safetensors", path: file, size, dataOffset, tensors, metadata };
+    return requireTensors(
+      { format: "safetensors", path: file, size, dataOffset, tensors, metadata },
+      `the ${headerLength}-byte JSON header`,
+    );
   },
 };
 

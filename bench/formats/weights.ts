@@ -33,6 +33,7 @@ import { fileError, InputError } from "../util/errors.ts";
 import {
   type ByteSource,
   fileSource,
+  type SkippedTensors,
   type TensorInfo,
   type WeightFileIndex,
   type WeightFormat,
@@ -78,6 +79,37 @@ export interface WeightSet {
   readonly tensorBytes: number;
   /** Sum of the file sizes: what a full read reads. */
   readonly fileBytes: number;
+  /** What the readers saw but do not list (STRING tensors, forms they cannot load), by file. */
+  readonly skipped?: readonly SkippedInFile[];
+}
+
+/** Tensors a reader skipped in one file. */
+export interface SkippedInFile extends SkippedTensors {
+  /** The file's path. */
+  readonly file: string;
+}
+
+/**
+ * One line per kind of tensor skipped, for stderr: how many, why, in which
+ * file, and the first names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeSkipped } from "./weights.ts";
+ *
+ * assert.deepEqual(
+ *   describeSkipped([{ file: "m.onnx", reason: "STRING tensors (text, not numbers)", count: 3, names: ["a", "b"] }]),
+ *   ['skipped 3 STRING tensors (text, not numbers) in "m.onnx": "a", "b", …'],
+ * );
+ * ```
+ */
+export function describeSkipped(skipped: readonly SkippedInFile[]): string[] {
+  return skipped.map((s) =>
+    `skipped ${s.count} ${s.reason} in "${s.file}": ${
+      s.names.map((n) => JSON.stringify(n.length > 60 ? `${n.slice(0, 60)}…` : n)).join(", ")
+    }${s.count > s.names.length ? ", …" : ""}`
+  );
 }
 
 /**
@@ -95,7 +127,7 @@ export async function openWeights(path: string): Promise<WeightSet> {
     return await openWeights(await resolveHubSnapshot(repo));
   }
   if (info.isFile) return assemble(path, await withExternal(await openWeightFile(path)));
-  if (!info.isDirectory) throw fileError(path, "not a file or folder");
+  if (!info.isDirectory) throw fileError(path, `not a file or folder (${fileKind(info)})`);
 
   const indexPath = join(path, SAFETENSORS_INDEX);
   if (await exists(indexPath)) return await openIndexed(path, indexPath);
@@ -109,7 +141,9 @@ export async function openWeights(path: string): Promise<WeightSet> {
   const openAll = async (list: string[]) => {
     const files: WeightFile[] = [];
     for (const name of list) {
-      files.push(...await withExternal(await openWeightFile(join(path, name))));
+      for (const file of await withExternal(await openWeightFile(join(path, name)))) {
+        files.push(file);
+      }
     }
     return assemble(path, files);
   };
@@ -157,6 +191,7 @@ async function withExternal(model: WeightFile): Promise<WeightFile[]> {
       shape: t.shape,
       offset: t.offset,
       byteLength: t.byteLength,
+      ...(t.origin === undefined ? {} : { origin: t.origin }),
     });
     byLocation.set(t.location, list);
   }
@@ -185,11 +220,13 @@ async function withExternal(model: WeightFile): Promise<WeightFile[]> {
     seen.add(real);
     if (real === (await Deno.realPath(model.path))) throw fail("is the model itself");
     const format = externalDataFormat(model.path, tensors);
+    const kind = fileKind(await Deno.stat(real));
+    if (kind !== "file") throw fail(`is not a regular file (${kind})`);
     using file = await Deno.open(path, { read: true }).catch((error) => {
       throw fileError(path, describeOpenError(error), { cause: error });
     });
     const { size, isFile } = await file.stat();
-    if (!isFile) throw fail("is not a file");
+    if (!isFile) throw fail("is not a regular file");
     files.push({ path, size, format, index: format.parse(fileSource(path, file, size)) });
   }
   return files;
@@ -239,12 +276,18 @@ export function externalDataFormat(model: string, ranges: readonly TensorInfo[])
   };
 }
 
-/** Parses one weight file, choosing the format by its first bytes. */
+/**
+ * Parses one weight file, choosing the format by its first bytes. Anything
+ * but a regular file (after following links) is refused before it is opened:
+ * opening a FIFO would wait for a writer that never comes.
+ */
 export async function openWeightFile(path: string): Promise<WeightFile> {
+  await requireRegularFile(path);
   using file = await Deno.open(path, { read: true }).catch((error) => {
     throw fileError(path, describeOpenError(error), { cause: error });
   });
-  const { size } = await file.stat();
+  const { size, isFile } = await file.stat();
+  if (!isFile) throw fileError(path, "not a regular file");
   const source: ByteSource = fileSource(path, file, size);
   const head = source.read(0, Math.min(SNIFF_BYTES, size));
   const format = FORMATS.find((f) => f.sniff(head)) ??
@@ -263,9 +306,7 @@ async function openIndexed(folder: string, indexPath: string): Promise<WeightSet
     throw new InputError(`Unknown index file "${indexPath}"`);
   }
   const weightMap = await readWeightMap(indexPath);
-  const order: string[] = [];
-  for (const name of Object.values(weightMap)) if (!order.includes(name)) order.push(name);
-  order.sort();
+  const order = [...new Set(Object.values(weightMap))].sort();
   const files: WeightFile[] = [];
   for (const name of order) {
     const filePath = join(folder, name);
@@ -301,7 +342,7 @@ async function openIndexed(folder: string, indexPath: string): Promise<WeightSet
 }
 
 async function readWeightMap(indexPath: string): Promise<Record<string, string>> {
-  const info = await statOrThrow(indexPath);
+  const info = await requireRegularFile(indexPath);
   if (info.size > MAX_INDEX_BYTES) {
     throw fileError(
       indexPath,
@@ -360,6 +401,10 @@ function assemble(source: string, files: WeightFile[]): WeightSet {
     fileBytes += file.size;
   }
   const formats = [...new Set(files.map((f) => f.format.name))];
+  const skipped: SkippedInFile[] = [];
+  for (const file of files) {
+    for (const s of file.index.skipped ?? []) skipped.push({ file: file.path, ...s });
+  }
   return {
     source: resolve(source),
     files,
@@ -367,15 +412,42 @@ function assemble(source: string, files: WeightFile[]): WeightSet {
     tensorCount,
     tensorBytes,
     fileBytes,
+    skipped,
   };
 }
 
-async function statOrThrow(path: string): Promise<Deno.FileInfo> {
+/**
+ * The path's information, links followed; throws the {@link WeightFileError}
+ * for anything but a regular file (a folder, a FIFO, a socket, a device),
+ * naming what it is, without opening it.
+ */
+export async function requireRegularFile(path: string): Promise<Deno.FileInfo> {
+  let info: Deno.FileInfo;
   try {
-    return await Deno.stat(path);
+    info = await Deno.stat(path);
   } catch (error) {
     throw fileError(path, describeOpenError(error), { cause: error });
   }
+  const kind = fileKind(info);
+  if (kind !== "file") {
+    throw fileError(
+      path,
+      `not a regular file (${kind}${
+        (await Deno.lstat(path).catch(() => info)).isSymlink ? ", through a symbolic link" : ""
+      })`,
+    );
+  }
+  return info;
+}
+
+/** What a path is, in words: `file`, `folder`, `FIFO`, `socket`, `device`. */
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isFile) return "file";
+  if (info.isDirectory) return "a folder";
+  if (info.isFifo) return "a FIFO";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return "not a file";
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -457,7 +457,7 @@ const U32_MAX = 0xffffffff;
  * extra field when the size needs one.
  */
 export function localHeader(name: string, size: number, crc: number, offset: number): Uint8Array {
-  const nameBytes = new TextEncoder().encode(name);
+  const nameBytes = _encoder.encode(name);
   const big = size >= U32_MAX;
   const zip64Length = big ? 4 + 16 : 0;
   const base = offset + LOCAL_BYTES + nameBytes.length + zip64Length;
@@ -498,7 +498,7 @@ export function centralDirectory(
   let length = 0;
   let needs64 = options.zip64 === true || entries.length >= 0xffff || offset >= U32_MAX;
   for (const e of entries) {
-    const nameBytes = new TextEncoder().encode(e.name);
+    const nameBytes = _encoder.encode(e.name);
     const bigSize = e.size >= U32_MAX;
     const bigOffset = e.localOffset >= U32_MAX;
     const extra = (bigSize ? 16 : 0) + (bigOffset ? 8 : 0);
@@ -565,6 +565,8 @@ export function centralDirectory(
   }
   return out;
 }
+
+const _encoder = new TextEncoder();
 
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256);

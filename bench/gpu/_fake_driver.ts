@@ -1,6 +1,6 @@
 /**
- * Test helper: builds `testdata/fake_driver.c` — a fake `libcuda` and
- * `libnvidia-ml` in one library — with the C compiler, once per source
+ * Test helper: builds `testdata/fake_driver.c` — a fake `libcuda`,
+ * `libnvidia-ml` and `libcufile` in one library — with the C compiler, once per source
  * version, and gives its path, or why it cannot (no compiler). Tests use it
  * to run the CUDA and NVML bindings, the cuda target and the strategies on it
  * where there is no GPU; the same tests run on the real driver elsewhere.
@@ -65,7 +65,7 @@ async function build(): Promise<FakeDriver> {
 }
 
 const control = {
-  /** void fake_configure(int devices, unsigned long long memory, int init, int waits_context, int delay_us) */
+  /** void fake_configure(int devices, unsigned long long memory, int init, int waits, int delay_us) */
   fake_configure: { parameters: ["i32", "u64", "i32", "i32", "i32"], result: "void" },
   /** void fake_stats(unsigned long long *out) */
   fake_stats: { parameters: ["buffer"], result: "void" },
@@ -81,6 +81,8 @@ export interface FakeConfig {
   readonly initStatus?: number;
   /** Waits on streams and events want a current context (CUDA_ERROR_INVALID_CONTEXT without). @default false */
   readonly waitsNeedContext?: boolean;
+  /** Waits on streams and events fail (CUDA_ERROR_UNKNOWN) off the thread that called cuInit. @default false */
+  readonly waitsFailOffThread?: boolean;
   /** Microseconds each stream-ordered copy waits before it runs. @default 0 */
   readonly copyDelayUs?: number;
 }
@@ -94,6 +96,8 @@ export interface FakeStats {
   readonly asyncCopies: number;
   readonly kernelLaunches: number;
   readonly liveStreams: number;
+  readonly cufileReads: number;
+  readonly cufileBuffers: number;
 }
 
 /** The fake's control functions, through the same library handle the bindings use. */
@@ -110,16 +114,17 @@ export class FakeControl implements Disposable {
       config.devices ?? 1,
       BigInt(config.memoryBytes ?? 1 << 30),
       config.initStatus ?? 0,
-      config.waitsNeedContext ? 1 : 0,
+      config.waitsFailOffThread ? 2 : config.waitsNeedContext ? 1 : 0,
       config.copyDelayUs ?? 0,
     );
   }
 
   /** What the fake holds now. */
   stats(): FakeStats {
-    const out = new BigUint64Array(7);
+    const out = new BigUint64Array(9);
     this.#library.symbols.fake_stats(out);
-    const [used, pinned, registered, live, copies, launches, streams] = [...out].map(Number);
+    const [used, pinned, registered, live, copies, launches, streams, reads, buffers] = [...out]
+      .map(Number);
     return {
       usedDeviceBytes: used!,
       pinnedBytes: pinned!,
@@ -128,6 +133,8 @@ export class FakeControl implements Disposable {
       asyncCopies: copies!,
       kernelLaunches: launches!,
       liveStreams: streams!,
+      cufileReads: reads!,
+      cufileBuffers: buffers!,
     };
   }
 

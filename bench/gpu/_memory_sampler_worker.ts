@@ -1,9 +1,11 @@
 /**
  * The memory sampler's Worker: reads a device's memory in use every few
  * milliseconds, on its own thread, into a ring in shared memory, while the
- * main thread may be blocked in a synchronous copy. NVML first; where NVML is
- * missing, `cuMemGetInfo` with the device's primary context made current on
- * this thread (a Worker owns its thread, so the context stays current).
+ * main thread may be blocked in a synchronous copy. From the one source it is
+ * told: NVML, or `cuMemGetInfo` with the device's primary context made
+ * current on this thread (a Worker owns its thread, so the context stays
+ * current). Where that source fails, it fails, and says why: it never
+ * switches to another source, whose figures would not compare.
  *
  * Protocol: one message with {@link SamplerConfig}; then the Worker loops until
  * the stop flag is set, and posts `{ state }` or `{ error }` as it changes.
@@ -39,28 +41,28 @@ self.onmessage = (event) => {
   let read: (() => number) | undefined;
   let cleanup = () => {};
 
-  try {
-    const nvml = Nvml.open(config.nvmlPaths ? { paths: config.nvmlPaths } : {});
+  if (config.source === "nvml") {
     try {
-      let device;
+      const nvml = Nvml.open(config.nvmlPaths ? { paths: config.nvmlPaths } : {});
       try {
-        device = nvml.deviceByPciBusId(config.pciBusId);
-      } catch {
-        device = nvml.device(config.ordinal);
+        let device;
+        try {
+          device = nvml.deviceByPciBusId(config.pciBusId);
+        } catch {
+          device = nvml.device(config.ordinal);
+        }
+        device.memory();
+        read = () => device.memory().used;
+        header[HEADER.source] = SOURCE_NVML;
+        cleanup = () => nvml.close();
+      } catch (error) {
+        nvml.close();
+        throw error;
       }
-      device.memory();
-      read = () => device.memory().used;
-      header[HEADER.source] = SOURCE_NVML;
-      cleanup = () => nvml.close();
     } catch (error) {
-      nvml.close();
-      throw error;
+      errors.push(`NVML: ${(error as Error).message}`);
     }
-  } catch (error) {
-    errors.push(`NVML: ${(error as Error).message}`);
-  }
-
-  if (!read) {
+  } else {
     try {
       const driver = CudaDriver.open(config.cudaPaths ? { paths: config.cudaPaths } : {});
       const context = CudaContext.retainPrimary(driver, config.ordinal);
@@ -74,7 +76,7 @@ self.onmessage = (event) => {
         // the driver library stays loaded: unloading libcuda under its own threads is unsafe
       };
     } catch (error) {
-      errors.push(`CUDA: ${(error as Error).message}`);
+      errors.push(`cuMemGetInfo: ${(error as Error).message}`);
     }
   }
 

@@ -21,7 +21,7 @@ testUnless(
       memoryTotalBytes: 2 ** 34,
       pcieLinkGeneration: 5,
       pcieLinkWidth: 16,
-      pcieLinkMaxGeneration: 5,
+      // device 1 refuses its maximum generation (NO_PERMISSION): left out, not the whole GPU
     });
   },
 );
@@ -35,3 +35,21 @@ Deno.test("without NVML and nvidia-smi the inventory is empty and says why", asy
   assert.equal(inventory.source, "none");
   assert.match(inventory.reason!, /^Cannot open NVML: tried "\/nonexistent\/libnvidia-ml\.so\.1"/);
 });
+
+const real = await gpuInventory({ nvidiaSmi: false });
+
+testUnless(
+  real.source !== "none"
+    ? "a GPU driver answers NVML here"
+    : real.reason!.startsWith("Cannot open NVML")
+    ? `no NVML library here: ${real.reason}`
+    : undefined,
+  "with NVIDIA's NVML but no GPU driver, the inventory is empty and gives NVML's answer",
+  () => {
+    assert.deepEqual(real.gpus, []);
+    assert.equal(
+      real.reason,
+      "nvmlInit_v2 failed: NVML_ERROR_DRIVER_NOT_LOADED: Driver Not Loaded",
+    );
+  },
+);

@@ -1,9 +1,11 @@
 /**
  * A device's memory in use over time, sampled every few milliseconds by a
- * Worker (NVML, or `cuMemGetInfo` with the context current on the Worker's
- * thread where NVML is missing) into a ring in shared memory, so the main
- * thread can read the timeline of any window synchronously, even while it
- * was blocked in a synchronous copy.
+ * Worker into a ring in shared memory, so the main thread can read the
+ * timeline of any window synchronously, even while it was blocked in a
+ * synchronous copy. The caller names the one source (`nvml`: NVML's used
+ * memory, reserved memory included; `cuMemGetInfo`: total − free, with the
+ * context current on the Worker's thread), the same one it reads memory
+ * before and after a load from, so the three figures compare.
  *
  * @example
  * ```ts
@@ -11,9 +13,9 @@
  * import { GpuMemorySampler } from "./memory_sampler.ts";
  *
  * // No GPU here: the sampler starts, fails, and says why; its windows are empty.
- * using sampler = GpuMemorySampler.start({ ordinal: 0, pciBusId: "0000:00:00.0", nvmlPaths: ["/nonexistent"], cudaPaths: ["/nonexistent"] });
+ * using sampler = GpuMemorySampler.start({ source: "nvml", ordinal: 0, pciBusId: "0000:00:00.0", nvmlPaths: ["/nonexistent"] });
  * assert.equal(await sampler.ready(5000), false);
- * assert.match(sampler.source, /unavailable/);
+ * assert.match(sampler.problem!, /^NVML: Cannot open NVML/);
  * assert.deepEqual(sampler.window(0, Infinity), []);
  * ```
  *
@@ -26,7 +28,7 @@ export const HEADER = { state: 0, count: 1, stop: 2, source: 3, length: 8, bytes
 export const SAMPLER_STARTING = 0;
 /** Samples are being written. */
 export const SAMPLER_RUNNING = 1;
-/** Neither NVML nor the driver could be used, or a read failed. */
+/** The source could not be read, or a read failed. */
 export const SAMPLER_FAILED = 2;
 /** Stopped on request. */
 export const SAMPLER_STOPPED = 3;
@@ -43,9 +45,13 @@ export const SAMPLE_CAPACITY = 1 << 16;
 /** How long `close()` waits for the Worker to stop before terminating it. @default 1000 */
 const STOP_WAIT_MS = 1000;
 
+/** Where device memory in use is read from. */
+export type MemorySource = "nvml" | "cuMemGetInfo";
+
 /** What the Worker is told. */
 export interface SamplerConfig {
   readonly buffer: SharedArrayBuffer;
+  readonly source: MemorySource;
   /** The CUDA ordinal, for the driver fallback (and NVML's index where the bus id is unknown to it). */
   readonly ordinal: number;
   /** `0000:18:00.0`: how NVML finds the device CUDA calls `ordinal`. */
@@ -57,6 +63,8 @@ export interface SamplerConfig {
 
 /** Options of {@link GpuMemorySampler.start}. */
 export interface SamplerOptions {
+  /** The one source to read. */
+  readonly source: MemorySource;
   readonly ordinal: number;
   readonly pciBusId: string;
   /** @default {@link SAMPLE_INTERVAL_MS} */
@@ -104,7 +112,7 @@ export class GpuMemorySampler implements Disposable {
     };
   }
 
-  /** Starts the Worker; it opens NVML (or the driver) on its own thread. */
+  /** Starts the Worker; it opens its source (NVML, or the driver) on its own thread. */
   static start(options: SamplerOptions): GpuMemorySampler {
     const capacity = options.capacity ?? SAMPLE_CAPACITY;
     const buffer = new SharedArrayBuffer(HEADER.bytes + capacity * 2 * 8);
@@ -114,6 +122,7 @@ export class GpuMemorySampler implements Disposable {
     const sampler = new GpuMemorySampler(worker, buffer, capacity);
     const config: SamplerConfig = {
       buffer,
+      source: options.source,
       ordinal: options.ordinal,
       pciBusId: options.pciBusId,
       intervalMs: options.intervalMs ?? SAMPLE_INTERVAL_MS,
@@ -150,13 +159,17 @@ export class GpuMemorySampler implements Disposable {
     throw new Error("Memory sampler: unknown state in its shared buffer");
   }
 
-  /** `nvml`, `cuda`, or why there are no samples. */
-  get source(): string {
+  /** `nvml` or `cuMemGetInfo` once samples are taken; `none` before, or where there are none. */
+  get source(): MemorySource | "none" {
     const source = Atomics.load(this.#header, HEADER.source);
     if (source === SOURCE_NVML) return "nvml";
-    if (source === SOURCE_CUDA) return "cuda";
-    if (this.state === "failed") return `unavailable (${this.#error ?? "unknown error"})`;
-    return "unavailable (sampler not started yet)";
+    if (source === SOURCE_CUDA) return "cuMemGetInfo";
+    return "none";
+  }
+
+  /** Why there are no samples (the source's error), where the sampler failed. */
+  get problem(): string | undefined {
+    return this.state === "failed" ? this.#error ?? "unknown error" : undefined;
   }
 
   /** Samples taken so far. */

@@ -9,27 +9,33 @@ const control = fake.path === undefined ? undefined : new FakeControl(fake.path)
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-Deno.test("a sampler with neither NVML nor a driver fails, says why, and has no samples", async () => {
-  using sampler = GpuMemorySampler.start({
-    ordinal: 0,
-    pciBusId: "0000:18:00.0",
-    nvmlPaths: ["/nonexistent/libnvidia-ml.so.1"],
-    cudaPaths: ["/nonexistent/libcuda.so.1"],
-  });
-  assert.equal(await sampler.ready(10_000), false);
-  assert.equal(sampler.state, "failed");
-  assert.match(
-    sampler.source,
-    /^unavailable \(NVML: Cannot open NVML: .*; CUDA: Cannot open the CUDA driver: /,
-  );
-  assert.deepEqual(sampler.window(0, Infinity), []);
-  sampler.close();
-  sampler.close();
+Deno.test("a sampler whose source cannot be read fails, says why, and has no samples", async () => {
+  for (
+    const [options, reason] of [
+      [
+        { source: "nvml", nvmlPaths: ["/nonexistent/libnvidia-ml.so.1"] },
+        /^NVML: Cannot open NVML: /,
+      ],
+      [
+        { source: "cuMemGetInfo", cudaPaths: ["/nonexistent/libcuda.so.1"] },
+        /^cuMemGetInfo: Cannot open the CUDA driver: /,
+      ],
+    ] as const
+  ) {
+    using sampler = GpuMemorySampler.start({ ordinal: 0, pciBusId: "0000:18:00.0", ...options });
+    assert.equal(await sampler.ready(10_000), false);
+    assert.equal(sampler.state, "failed");
+    assert.equal(sampler.source, "none");
+    assert.match(sampler.problem!, reason);
+    assert.deepEqual(sampler.window(0, Infinity), []);
+    sampler.close();
+    sampler.close();
+  }
 });
 
 /** Allocates 64 MiB on the fake device while `sampler` watches; checks the timeline saw it. */
 async function watchAllocation(driver: CudaDriver, sampler: GpuMemorySampler): Promise<void> {
-  assert.equal(await sampler.ready(10_000), true, sampler.source);
+  assert.equal(await sampler.ready(10_000), true, sampler.problem ?? "");
   using context = CudaContext.retainPrimary(driver, 0);
   await delay(30);
   const from = performance.timeOrigin + performance.now();
@@ -47,7 +53,9 @@ async function watchAllocation(driver: CudaDriver, sampler: GpuMemorySampler): P
   assert.equal(samples.at(-1)!.usedBytes, before);
   for (let i = 1; i < samples.length; i++) {
     assert.ok(samples[i]!.epochMs > samples[i - 1]!.epochMs);
-    assert.ok(samples[i]!.epochMs - samples[i - 1]!.epochMs < 50, "a gap of 50 ms between samples");
+    // a stalled sampler shows as a long gap; a loaded machine's scheduler may hold it off for tens of ms
+    const gap = samples[i]!.epochMs - samples[i - 1]!.epochMs;
+    assert.ok(gap < 250, `a gap of ${gap.toFixed(0)} ms between samples`);
   }
 }
 
@@ -58,6 +66,7 @@ testUnless(
     control!.configure();
     using driver = CudaDriver.open({ paths: [fake.path!] });
     using sampler = GpuMemorySampler.start({
+      source: "nvml",
       ordinal: 0,
       pciBusId: "0000:18:00.0",
       nvmlPaths: [fake.path!],
@@ -70,19 +79,19 @@ testUnless(
 
 testUnless(
   fake.skip,
-  "without NVML the sampler reads cuMemGetInfo, its Worker owning the context",
+  "the sampler reads cuMemGetInfo where told, its Worker owning the context",
   async () => {
     control!.configure();
     using driver = CudaDriver.open({ paths: [fake.path!] });
     using sampler = GpuMemorySampler.start({
+      source: "cuMemGetInfo",
       ordinal: 0,
       pciBusId: "0000:18:00.0",
-      nvmlPaths: ["/nonexistent/libnvidia-ml.so.1"],
       cudaPaths: [fake.path!],
       intervalMs: 2,
     });
     await watchAllocation(driver, sampler);
-    assert.equal(sampler.source, "cuda");
+    assert.equal(sampler.source, "cuMemGetInfo");
     sampler.close();
     const stats = control!.stats();
     assert.equal(stats.liveAllocations, 0);
@@ -97,29 +106,38 @@ function gpuSkip(): string | undefined {
   }
 }
 
-testUnless(gpuSkip(), "GPU: the sampler sees a 1 GiB allocation come and go", async () => {
-  const driver = cudaDriver();
-  const device = driver.device(0);
-  using sampler = GpuMemorySampler.start({ ordinal: 0, pciBusId: device.pciBusId });
-  assert.equal(await sampler.ready(10_000), true, sampler.source);
-  using context = CudaContext.retainPrimary(driver, 0);
-  await delay(50);
-  const from = performance.timeOrigin + performance.now();
-  const before = sampler.window(0, from).at(-1)!.usedBytes;
-  {
-    using memory = DeviceMemory.allocate(context, 1 << 30);
-    await delay(100);
-    assert.ok(!memory.closed);
-  }
-  await delay(100);
-  const samples = sampler.window(from, Infinity);
-  const peak = Math.max(...samples.map((s) => s.usedBytes));
-  console.log(
-    `  ${sampler.source}: ${samples.length} samples in ~200 ms, before ${before}, peak ${peak}, after ${
-      samples.at(-1)!.usedBytes
-    }`,
+for (const source of ["nvml", "cuMemGetInfo"] as const) {
+  testUnless(
+    gpuSkip(),
+    `GPU: the sampler sees a 1 GiB allocation come and go (${source})`,
+    async () => {
+      const driver = cudaDriver();
+      const device = driver.device(0);
+      using sampler = GpuMemorySampler.start({ source, ordinal: 0, pciBusId: device.pciBusId });
+      assert.equal(await sampler.ready(10_000), true, sampler.problem ?? "");
+      using context = CudaContext.retainPrimary(driver, 0);
+      await delay(50);
+      const from = performance.timeOrigin + performance.now();
+      const before = sampler.window(0, from).at(-1)!.usedBytes;
+      {
+        using memory = DeviceMemory.allocate(context, 1 << 30);
+        await delay(100);
+        assert.ok(!memory.closed);
+      }
+      await delay(100);
+      const samples = sampler.window(from, Infinity);
+      const peak = Math.max(...samples.map((s) => s.usedBytes));
+      console.log(
+        `  ${sampler.source}: ${samples.length} samples in ~200 ms, before ${before}, peak ${peak}, after ${
+          samples.at(-1)!.usedBytes
+        }`,
+      );
+      assert.ok(
+        samples.length >= 15,
+        `${samples.length} samples in ~200 ms (want one per ≤ 10 ms)`,
+      );
+      assert.ok(peak - before >= 1 << 30, `peak ${peak} − before ${before} < 1 GiB`);
+      assert.ok(samples.at(-1)!.usedBytes - before < 64 << 20, "the memory did not come back");
+    },
   );
-  assert.ok(samples.length >= 15, `${samples.length} samples in ~200 ms (want one per ≤ 10 ms)`);
-  assert.ok(peak - before >= 1 << 30, `peak ${peak} − before ${before} < 1 GiB`);
-  assert.ok(samples.at(-1)!.usedBytes - before < 64 << 20, "the memory did not come back");
-});
+}

@@ -1,13 +1,8 @@
 /**
- * Streams a byte range of a file through a ring of staging buffers: `depth`
- * reads in flight (pread on pool threads), each into its own `chunkSize`
- * buffer, and each chunk handed to `onChunk` (a copy to the target) before
- * its buffer is read into again. Staging memory is `depth × chunkSize`,
- * whatever the file size.
- *
- * With `direct`, the file must be open with `O_DIRECT`: buffers, offsets and
- * lengths are aligned to {@link DIRECT_ALIGNMENT} and the page cache is
- * bypassed, so what is measured is the storage.
+ * Streams a byte range of a file through a few staging buffers and hands
+ * each chunk to a callback: the streaming engine (`stream.ts`) with a ring of
+ * plain buffers, for callers that only want the bytes (the storage probe).
+ * Staging memory is `depth × chunkSize`, whatever the file size.
  *
  * @example
  * ```ts
@@ -22,7 +17,9 @@
  * const bytes = await readChunked(file, 100, 9_000, {
  *   chunkSize: 4096,
  *   depth: 2,
- *   onChunk: ({ view }) => { for (const b of view) sum += b; },
+ *   onChunk: ({ view }) => {
+ *     for (const b of view) sum += b;
+ *   },
  * });
  * assert.equal(bytes, 8_900);
  * let expected = 0;
@@ -36,11 +33,11 @@
 
 import type { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
-import { offsetPointer } from "../ffi/libc.ts";
 import type { Recorder } from "../core/recorder.ts";
+import type { HostStaging } from "../core/target.ts";
+import { checkChunkSize, planRanges, StagingRing, streamRanges } from "./stream.ts";
 
-/** Alignment of O_DIRECT buffers, offsets and lengths: the largest logical block size in use. */
-export const DIRECT_ALIGNMENT = 4096;
+export { DIRECT_ALIGNMENT } from "./align.ts";
 
 /** A chunk of the requested range, in a staging buffer. */
 export interface Chunk {
@@ -55,7 +52,7 @@ export interface Chunk {
 
 /** How to stream. */
 export interface ChunkedReadOptions {
-  /** Bytes per read; a multiple of {@link DIRECT_ALIGNMENT} when `direct`. */
+  /** Bytes per read; a multiple of 4096 when `direct`. */
   readonly chunkSize: number;
   /** Reads in flight, each with its own buffer. */
   readonly depth: number;
@@ -66,7 +63,7 @@ export interface ChunkedReadOptions {
   /** Records a `read` span per chunk (spans overlap when `depth` > 1). */
   readonly recorder?: Recorder;
   /** Staging buffers to use instead of allocating (at least `depth` of `chunkSize` bytes). */
-  readonly buffers?: readonly NativeMemory[];
+  readonly buffers?: readonly HostStaging[];
 }
 
 /**
@@ -80,58 +77,33 @@ export async function readChunked(
   options: ChunkedReadOptions,
 ): Promise<number> {
   const { chunkSize, depth, direct = false, onChunk, recorder } = options;
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(`Chunk size ${chunkSize} is not a positive integer`);
-  }
-  if (direct && chunkSize % DIRECT_ALIGNMENT !== 0) {
-    throw new RangeError(
-      `Chunk size ${chunkSize} is not a multiple of ${DIRECT_ALIGNMENT} for O_DIRECT`,
-    );
-  }
-  if (end <= begin) return 0;
-  const start = direct ? Math.floor(begin / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT : begin;
-  const stop = direct ? Math.ceil(end / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT : end;
-  const lanes = Math.max(1, Math.min(depth, Math.ceil((stop - start) / chunkSize)));
-  const owned = options.buffers
-    ? []
-    : Array.from({ length: lanes }, () => NativeMemory.allocate(chunkSize));
-  const buffers = options.buffers ?? owned;
-  let next = start;
-  let total = 0;
-  let failure: { error: unknown } | undefined;
-  const lane = async (buffer: NativeMemory) => {
-    while (failure === undefined && next < stop) {
-      const at = next;
-      const want = Math.min(chunkSize, stop - at);
-      next += want;
-      try {
-        const done = recorder?.start("read", file.path);
-        const got = await file.readAtMostAsync(buffer.pointer(), want, at);
-        done?.();
-        const from = Math.max(at, begin);
-        const to = Math.min(at + got, end);
-        if (to < Math.min(at + want, end)) {
-          throw new Error(`Cannot read "${file.path}": file ended at ${at + got}, before ${end}`);
-        }
-        if (to > from) {
-          total += to - from;
-          await onChunk?.({
-            pointer: offsetPointer(buffer.pointer(), from - at),
-            fileOffset: from,
-            length: to - from,
-            view: buffer.view(from - at, to - from),
-          });
-        }
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
+  checkChunkSize(chunkSize, direct);
+  const ranges = planRanges(begin, end, chunkSize, direct);
+  if (ranges.length === 0) return 0;
+  const lanes = Math.max(1, Math.min(depth, ranges.length));
+  const ring = new StagingRing(
+    options.buffers?.slice(0, lanes) ??
+      Array.from({ length: lanes }, () => NativeMemory.allocate(chunkSize)),
+  );
   try {
-    await Promise.all(buffers.slice(0, lanes).map(lane));
+    return await streamRanges({
+      file,
+      ranges,
+      depth: lanes,
+      direct,
+      staging: ring,
+      ...(recorder === undefined ? {} : { recorder }),
+      ...(onChunk === undefined ? {} : {
+        sink: (chunk) =>
+          onChunk({
+            pointer: chunk.pointer(),
+            fileOffset: chunk.range.offset,
+            length: chunk.range.length,
+            view: chunk.view(),
+          }),
+      }),
+    });
   } finally {
-    for (const buffer of owned) buffer.close();
+    if (options.buffers === undefined) ring.close();
   }
-  if (failure !== undefined) throw failure.error;
-  return total;
 }

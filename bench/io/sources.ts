@@ -24,7 +24,7 @@
 import { type ByteSource, checkRange } from "../formats/format.ts";
 import type { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
-import { DIRECT_ALIGNMENT } from "./chunked_read.ts";
+import { DIRECT_ALIGNMENT } from "./align.ts";
 
 /** Reads `file` with synchronous positioned reads. */
 export function nativeFileSource(file: NativeFile): ByteSource {

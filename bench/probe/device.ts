@@ -7,10 +7,11 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { probeDevices } from "./device.ts";
+ * import { noDeviceReason, probeDevices } from "./device.ts";
  *
  * const devices = await probeDevices({ bytes: 64 << 20, attempts: 1 });
  * for (const d of devices) assert.ok(d.pinnedH2DGBps > 0);
+ * if (devices.length === 0) assert.ok(noDeviceReason()!.length > 0);
  * ```
  *
  * @module
@@ -114,6 +115,12 @@ export async function probeDevice(
 export function gpuNames(): string[] {
   const cuda = cudaAvailability();
   return cuda.available ? cuda.devices.map((d) => d.name) : [];
+}
+
+/** Why no device can be probed here (the driver's answer), or undefined where one can. */
+export function noDeviceReason(): string | undefined {
+  const cuda = cudaAvailability();
+  return cuda.available ? undefined : cuda.reason;
 }
 
 /** Measures every device the driver sees; none where there is no usable driver. */

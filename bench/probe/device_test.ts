@@ -3,7 +3,9 @@ import { CudaDriver } from "../ffi/cuda.ts";
 import { FakeControl, fakeDriver } from "../gpu/_fake_driver.ts";
 import { cudaAvailability } from "../targets/cuda.ts";
 import { testUnless } from "../util/testing.ts";
-import { probeDevice, probeDevices } from "./device.ts";
+import { join } from "node:path";
+import { noDeviceReason, probeDevice, probeDevices } from "./device.ts";
+import { probeMachine } from "./probe.ts";
 
 const fake = await fakeDriver();
 const control = fake.path === undefined ? undefined : new FakeControl(fake.path);
@@ -31,10 +33,34 @@ testUnless(
 const cuda = cudaAvailability();
 
 testUnless(
-  cuda.available ? "a CUDA driver is present" : undefined,
-  "without a GPU the probe measures no device",
+  cuda.available ? "a GPU is present" : undefined,
+  "without a GPU the probe measures no device, and records the driver's reason",
   async () => {
     assert.deepEqual(await probeDevices({ bytes: 1 << 20, attempts: 1 }), []);
+    assert.equal(noDeviceReason(), cuda.available ? undefined : cuda.reason);
+    const dir = await Deno.makeTempDir({ prefix: "weightbench-device-probe-" });
+    try {
+      const file = join(dir, "data.bin");
+      await Deno.writeFile(file, new Uint8Array(8 << 20).fill(7));
+      const { limits } = await probeMachine({
+        path: dir,
+        files: [file],
+        blockSizes: [1 << 20],
+        depths: [1],
+        trialBytes: 4 << 20,
+      });
+      assert.deepEqual(limits.devices, []);
+      assert.equal(limits.devicesUnavailable, `no host-to-device limit: ${noDeviceReason()}`);
+      if (!noDeviceReason()!.startsWith("no CUDA driver")) {
+        // NVIDIA's real library is here: the reason is the driver's own answer
+        assert.match(
+          limits.devicesUnavailable!,
+          /found no GPU: cuInit failed: CUDA_ERROR_NO_DEVICE: /,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 );
 

@@ -15,7 +15,7 @@ import { freeBytes } from "../ffi/libc.ts";
 import type { MachineLimits } from "../../profiles/schema.ts";
 import { evictFromPageCache } from "../core/cache_state.ts";
 import { fillRandomWords } from "../util/random.ts";
-import { type DeviceProbeOptions, gpuNames, probeDevices } from "./device.ts";
+import { type DeviceProbeOptions, gpuNames, noDeviceReason, probeDevices } from "./device.ts";
 import { limitsKey, readCachedLimits, writeCachedLimits } from "./limits.ts";
 import { probeMemoryCopy } from "./memory_copy.ts";
 import { probeCold, probeWarm, type SweepOptions, type Trial } from "./storage.ts";
@@ -80,6 +80,13 @@ export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> 
         warm: { gbps: warm },
       },
       memoryCopyGBps,
+      ...(devices.length === 0 && options.devices !== false
+        ? {
+          devicesUnavailable: `no host-to-device limit: ${
+            noDeviceReason() ?? "no device answered"
+          }`,
+        }
+        : {}),
       devices: devices.map((
         { id, pinnedH2DGBps, pageableH2DGBps, pinnedD2HGBps, pageableD2HGBps },
       ) => ({

@@ -26,7 +26,7 @@
  */
 
 import { dirname } from "node:path";
-import { InputError, InterruptedError } from "../util/errors.ts";
+import { EnvironmentError, InputError, InterruptedError } from "../util/errors.ts";
 import { ensureFixture } from "../../fixtures/generate.ts";
 import type { WeightSet } from "../formats/weights.ts";
 import { isRemoteWeights } from "../stage/remote_weights.ts";
@@ -37,10 +37,11 @@ import type { Environment, HerdStart, MachineLimits, Profile } from "../../profi
 import { writeFileAtomic } from "../util/atomic.ts";
 import { arriveAtBarrier, type HerdSchedule, prepareOnce, timetableGate } from "./herd_sync.ts";
 import type { BenchPlan, FleetPart, HerdSync } from "./options.ts";
-import { buildProfile } from "./profile.ts";
+import { buildProfile, processTag } from "./profile.ts";
 import { runCases, type RunEvent, type RunResult } from "./runner.ts";
 import { currentNode } from "./scheduler.ts";
 import type { ShardSpec } from "./shard.ts";
+import { exists } from "../util/fs.ts";
 
 /** What a bench run reports as it goes, besides the runner's own events. */
 export type BenchEvent =
@@ -62,11 +63,47 @@ export interface BenchHooks {
 export interface BenchRun {
   readonly profile: Profile;
   readonly path: string;
+  /** Some case failed because the environment did (a full disk, a source that gave up): exit 3. */
+  readonly environmentFailed?: boolean;
+}
+
+/**
+ * The run's profile could not be written (a full disk): the profile is here,
+ * whole, for the caller to print, and the journal written before the failure
+ * (if any) stays where it was. Exits 3.
+ */
+export class ProfileWriteError extends EnvironmentError {
+  constructor(
+    readonly profile: Profile,
+    /** The journal on disk, and how many timed samples it holds; null when none was written. */
+    readonly journal: { readonly path: string; readonly samples: number } | null,
+    cause: EnvironmentError,
+  ) {
+    super(
+      `${cause.message}: ${
+        journal === null
+          ? "no profile was written; the table has every sample"
+          : `the table has every sample; "${journal.path}" keeps the ${journal.samples} timed samples written before`
+      }`,
+      { cause },
+    );
+    this.name = "ProfileWriteError";
+  }
 }
 
 /** Runs `plan` and writes its profile into `plan.out`. */
 export async function runBench(plan: BenchPlan, hooks: BenchHooks = {}): Promise<BenchRun> {
-  await ensureWritableDir(plan.out);
+  const created = await ensureWritableDir(plan.out);
+  try {
+    return await runPlan(plan, hooks);
+  } catch (error) {
+    // A run that wrote nothing leaves no empty folder behind.
+    if (created !== null) await removeEmptyFolders(created, plan.out);
+    throw error;
+  }
+}
+
+async function runPlan(plan: BenchPlan, hooks: BenchHooks): Promise<BenchRun> {
   const node = currentNode(plan.nodeLabel);
   const emit = hooks.onEvent ?? (() => {});
   let herdStart: HerdStart | null = null;
@@ -91,12 +128,14 @@ export async function runBench(plan: BenchPlan, hooks: BenchHooks = {}): Promise
     await prepareFixturesOnce(plan, herd, node.name, hooks.signal);
   }
   let environment: Environment | undefined;
+  let id: string | undefined;
+  const unique = processTag();
   const journal = new ProfileJournal(plan.out);
   const profileOf = async (result: RunResult, limits: MachineLimits | null) => {
     // Remote weights (http URLs) have no local folder to describe.
     environment ??= await collectEnvironment(weightFolders(result));
     const shard = plan.shard?.mode === "herd" ? { ...plan.shard, start: herdStart } : plan.shard;
-    return buildProfile({
+    const profile = buildProfile({
       scenario: plan.scenario,
       scenarioSource: plan.scenarioSource,
       command: plan.command,
@@ -104,20 +143,32 @@ export async function runBench(plan: BenchPlan, hooks: BenchHooks = {}): Promise
       limits,
       result,
       node,
+      unique,
       ...(shard === null ? {} : { shard }),
     });
+    // One id for the run, whichever write of the journal this is.
+    id ??= profile.id;
+    return { ...profile, id };
   };
   const result = plan.cases.length === 0 ? emptyRun() : await runCases(plan.cases, {
     runs: plan.scenario.runs,
+    sampling: plan.scenario.sampling,
     warmup: plan.scenario.warmup,
     fixtureRoot: plan.fixtureRoot,
     verify: plan.verify,
     onEvent: emit,
     onSample: async (soFar) => {
-      if (journal.due()) await journal.write(await profileOf(soFar, null));
+      // A full disk mid-run: the run goes on, the journal written so far stays, the end says so.
+      if (journal.due()) await journal.tryWrite(await profileOf(soFar, null));
     },
     ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
     ...(gate === undefined ? {} : { gate }),
+  }).catch((error) => {
+    // Stopped while preparing (a fixture, a download): nothing was measured, so nothing is written.
+    if (error instanceof InterruptedError && error === hooks.signal?.reason) {
+      return { ...emptyRun(), state: "interrupted" as const, interruption: error };
+    }
+    throw error;
   });
   if (result.state === "interrupted" && !journal.started) {
     const reason = result.interruption;
@@ -138,7 +189,17 @@ export async function runBench(plan: BenchPlan, hooks: BenchHooks = {}): Promise
     })
     : null;
   const profile = await profileOf(result, limits);
-  return { profile, path: await journal.write(profile) };
+  let path: string;
+  try {
+    path = await journal.write(profile);
+  } catch (error) {
+    if (!(error instanceof EnvironmentError)) throw error;
+    throw new ProfileWriteError(profile, journal.saved, error);
+  }
+  const environmentFailed = result.cases.some((c) =>
+    c.outcome.state === "errored" && c.outcome.environment === true
+  );
+  return { profile, path, ...(environmentFailed ? { environmentFailed } : {}) };
 }
 
 /** The local folders holding the run's weights, for the environment's storage. */
@@ -163,6 +224,8 @@ export const JOURNAL_INTERVAL_MS = 1000;
 class ProfileJournal {
   #path: string | undefined;
   #writtenAt = -Infinity;
+  /** The last profile on disk and its timed samples, or null before the first write. */
+  saved: { path: string; samples: number } | null = null;
 
   constructor(readonly dir: string) {}
 
@@ -178,13 +241,27 @@ class ProfileJournal {
 
   /** Writes `profile`; returns its path. */
   async write(profile: Profile): Promise<string> {
+    this.#writtenAt = performance.now();
     if (this.#path === undefined) {
       this.#path = await writeProfile(profile, this.dir);
     } else {
       await writeFileAtomic(this.#path, `${JSON.stringify(profile, null, 2)}\n`);
     }
-    this.#writtenAt = performance.now();
+    const samples = profile.cases.reduce(
+      (n, c) => n + c.samples.filter((s) => !s.warmup).length,
+      0,
+    );
+    this.saved = { path: this.#path, samples };
     return this.#path;
+  }
+
+  /** Writes `profile` unless the environment refuses (a full disk): then the last write stays. */
+  async tryWrite(profile: Profile): Promise<void> {
+    try {
+      await this.write(profile);
+    } catch (error) {
+      if (!(error instanceof EnvironmentError)) throw error;
+    }
   }
 }
 
@@ -228,12 +305,18 @@ function emptyRun(): RunResult {
   };
 }
 
-/** Fails before a run, not after it, when profiles cannot be written to `dir`. */
-async function ensureWritableDir(dir: string): Promise<void> {
+/**
+ * Fails before a run, not after it, when profiles cannot be written to `dir`;
+ * returns the outermost folder it had to create, or null.
+ */
+async function ensureWritableDir(dir: string): Promise<string | null> {
+  let created: string | null = null;
+  for (let path = dir; !(await exists(path)); path = dirname(path)) created = path;
   try {
     await Deno.mkdir(dir, { recursive: true });
     const probe = await Deno.makeTempFile({ dir, prefix: ".write-check-" });
     await Deno.remove(probe);
+    return created;
   } catch (error) {
     const reason =
       error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
@@ -260,4 +343,16 @@ async function measuredLimits(
     outcome: found === undefined ? "too-small" : found.cached ? "cached" : "measured",
   });
   return found?.limits ?? null;
+}
+
+/** Removes `dir` and the empty folders above it up to `top`, stopping at the first that is not empty. */
+async function removeEmptyFolders(top: string, dir: string): Promise<void> {
+  for (let path = dir;; path = dirname(path)) {
+    try {
+      await Deno.remove(path); // only an empty folder goes
+    } catch {
+      return;
+    }
+    if (path === top) return;
+  }
 }

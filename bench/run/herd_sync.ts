@@ -39,6 +39,7 @@ import { join } from "node:path";
 import { InputError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { ShardSpec } from "./shard.ts";
+import { exists } from "../util/fs.ts";
 
 /** Time between the last arrival at a barrier and the first load. @default 5000 */
 export const BARRIER_MARGIN_MS = 5_000;
@@ -293,14 +294,5 @@ async function ensureDir(dir: string): Promise<void> {
     throw new InputError(`Cannot use the herd barrier "${dir}": ${(error as Error).message}`, {
       cause: error,
     });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

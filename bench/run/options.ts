@@ -28,9 +28,10 @@ import { InputError } from "../util/errors.ts";
 import { optionalEnv } from "../util/env.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import { overrideScenario, type Scenario, type ScenarioOverrides } from "../scenarios/schema.ts";
-import { resolveAutoTarget } from "../targets/registry.ts";
+import { checkTarget, resolveAutoTarget } from "../targets/registry.ts";
 import type { ShardInfo } from "../../profiles/schema.ts";
 import { type Case, planCases } from "./plan.ts";
+import { type CheckedWeights, preflight } from "./preflight.ts";
 import { formatShard, planIdentity, shardCases, type ShardSpec } from "./shard.ts";
 
 /** Where profiles go unless told otherwise. @default profiles/runs/ */
@@ -97,6 +98,8 @@ export interface BenchPlan {
   readonly shard: ShardInfo | null;
   readonly nodeLabel: string | undefined;
   readonly command: readonly string[];
+  /** What the checks before the run found (`preflight.ts`): each weights entry of the cases. */
+  readonly checked: readonly CheckedWeights[];
 }
 
 /** Resolves `options` into a plan; throws {@link InputError} for anything a run would refuse. */
@@ -106,6 +109,7 @@ export async function planBench(options: BenchOptions = {}): Promise<BenchPlan> 
   const scenario = overrideScenario(base, options);
   const notes: string[] = [];
   const targets = scenario.targets.map((target) => {
+    checkTarget(target); // a dry run refuses what a run would: `cuda:N` needs that GPU here
     if (target !== "auto") return target;
     const auto = resolveAutoTarget();
     notes.push(`target ${auto.id}: ${auto.reason}`);
@@ -134,19 +138,26 @@ export async function planBench(options: BenchOptions = {}): Promise<BenchPlan> 
       );
     }
   }
+  const out = resolve(options.out ?? DEFAULT_PROFILE_DIR);
+  const fixtureRoot = options.fixtureRoot ?? optionalEnv("WEIGHTBENCH_CACHE") ??
+    DEFAULT_FIXTURE_CACHE;
+  // What the run would refuse, refused now: a dry run checks what a real run checks.
+  const used = [...new Set(cases.map((c) => c.weights))];
+  const checked = await preflight({ ...resolved, weights: used }, { out, fixtureRoot });
   return {
     scenario: resolved,
     scenarioSource: typeof given === "string" ? given : null,
     cases,
     notes,
-    out: resolve(options.out ?? DEFAULT_PROFILE_DIR),
+    out,
     verify: options.verify ?? DEFAULT_VERIFY,
     probe: options.probe ?? true,
-    fixtureRoot: options.fixtureRoot ?? optionalEnv("WEIGHTBENCH_CACHE") ?? DEFAULT_FIXTURE_CACHE,
+    fixtureRoot,
     fleet,
     shard,
     nodeLabel: options.nodeLabel,
     command: options.command ?? ["bench"],
+    checked,
   };
 }
 

@@ -39,6 +39,8 @@ export interface ProfileInput {
   readonly shard?: ShardInfo | null;
   /** The machine and scheduler job. */
   readonly node?: NodeInfo | null;
+  /** Put in the id after the time, so no other run's profile takes it: {@link processTag}. */
+  readonly unique?: string;
 }
 
 /** Assembles the profile of a run. */
@@ -49,7 +51,9 @@ export function buildProfile(input: ProfileInput): Profile {
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: "weightbench", version: TOOL_VERSION },
-    id: `${createdAt.replace(/[:.]/g, "-")}-${safeName(scenario.name)}${
+    id: `${createdAt.replace(/[:.]/g, "-")}${
+      input.unique === undefined ? "" : `-${input.unique}`
+    }-${safeName(scenario.name)}${
       input.shard ? `-${input.shard.mode}-${input.shard.index}-of-${input.shard.count}` : ""
     }`,
     createdAt,
@@ -71,6 +75,9 @@ export function buildProfile(input: ProfileInput): Profile {
       tensorCount: weights.tensorCount,
       tensorBytes: weights.tensorBytes,
       fileBytes: weights.fileBytes,
+      ...(weights.skipped === undefined || weights.skipped.length === 0 ? {} : {
+        skipped: weights.skipped.map(({ file, reason, count }) => ({ file, reason, count })),
+      }),
     })),
     run: {
       startedAt: result.startedAt,
@@ -109,6 +116,18 @@ export function profileCase(
   if (outcome.state === "errored") return { ...base, error: outcome.error };
   if (outcome.state === "skipped") return { ...base, reason: outcome.reason };
   return base;
+}
+
+/**
+ * This process's pid and 4 random bytes (`12345-9f3a07c1`): with the time, an
+ * id no other run takes, even one started in the same millisecond.
+ */
+export function processTag(): string {
+  const random = Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `${Deno.pid}-${random}`;
 }
 
 /** The signal that interrupted a run, or what its abort reason says. */

@@ -12,8 +12,8 @@
  */
 
 import { ensureFixture } from "../../fixtures/generate.ts";
-import { InputError } from "../util/errors.ts";
-import { openWeights, type WeightSet } from "../formats/weights.ts";
+import { EnvironmentError, InputError } from "../util/errors.ts";
+import { describeSkipped, openWeights, type WeightSet } from "../formats/weights.ts";
 import {
   isRemoteWeights,
   openRemoteWeights,
@@ -33,13 +33,18 @@ import { type Phase, Recorder, type Span } from "../core/recorder.ts";
 import { verifyLoad } from "../core/verify.ts";
 import { verifySampled } from "../core/verify_sampled.ts";
 import type { Sample } from "../../profiles/schema.ts";
+import type { Sampling } from "../scenarios/schema.ts";
+import { summarize } from "../stats/summary.ts";
 
 /** V8's collector, when the process runs with `--v8-flags=--expose-gc`. */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
 
 /** How a run is carried out. */
 export interface RunOptions {
+  /** Timed samples per case; with `sampling`, the most a case takes. */
   readonly runs: number;
+  /** Decide each case's sample count as it is measured; null: `runs` each. @default null */
+  readonly sampling?: Sampling | null;
   readonly warmup: number;
   /** Where generated fixtures are cached. */
   readonly fixtureRoot: string;
@@ -94,7 +99,13 @@ export type RunEvent =
 /** What became of a case. */
 export type CaseOutcome =
   | { readonly state: "completed"; readonly samples: readonly Sample[] }
-  | { readonly state: "errored"; readonly error: string; readonly samples: readonly Sample[] }
+  | {
+    readonly state: "errored";
+    readonly error: string;
+    readonly samples: readonly Sample[];
+    /** The environment failed (a full disk, a source unreachable after retries): exit 3, not 1. */
+    readonly environment?: boolean;
+  }
   | { readonly state: "skipped"; readonly reason: string; readonly samples: readonly Sample[] };
 
 /** A case with its outcome. */
@@ -135,6 +146,12 @@ interface ActiveCase {
   readonly paths: readonly string[];
   readonly samples: Sample[];
   error?: string;
+  /** Wall time spent on this case's timed samples, everything included. */
+  sampledMs: number;
+  /** Sampling decided it has enough samples: it sits out the later rounds. */
+  settled?: boolean;
+  /** The case failed because the environment did (a full disk, a source that gave up). */
+  environmentFailed?: boolean;
 }
 
 /** Runs every case of `cases`; throws only for bad input (before any sample) or an abort. */
@@ -162,12 +179,14 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         skipped.set(c.index, reason);
         continue;
       }
-      if (!digests.has(c.weightsLabel)) {
+      if ((options.verify ?? "all") === "sampled") {
+        digests.set(c.weightsLabel, new Map()); // sampled verification reads no digest: none computed
+      } else if (!digests.has(c.weightsLabel)) {
         options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "digest" });
         digests.set(
           c.weightsLabel,
           isRemoteWeights(weights.source)
-            ? await remoteTensorDigests(weights)
+            ? await remoteTensorDigests(weights, { signal: options.signal })
             : await tensorDigests(weights),
         );
       }
@@ -179,6 +198,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         target,
         paths: weights.files.map((f) => f.path).filter((p) => !isRemoteWeights(p)),
         samples: [],
+        sampledMs: 0,
       });
     }
 
@@ -205,18 +225,39 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
       ...(state === "interrupted" ? { interruption: options.signal?.reason } : {}),
     });
     for (let round = 0; round < rounds; round++) {
-      const live = active.filter((a) => a.error === undefined);
+      const live = active.filter((a) => a.error === undefined && !a.settled);
+      if (live.length === 0) break;
       // The same order every round: no case is sampled twice in a row while others wait.
       for (const entry of live) {
         if (options.signal?.aborted) return result("interrupted");
         const warmup = round < options.warmup;
+        const sampleStart = performance.now();
         try {
           entry.samples.push(
-            await takeSample(entry, round, warmup, runStart, options.gate, options.verify ?? "all"),
+            await takeSample(
+              entry,
+              round,
+              warmup,
+              runStart,
+              options.gate,
+              options.verify ?? "all",
+              options.signal,
+            ),
           );
         } catch (error) {
+          if (options.signal?.aborted) {
+            // Interrupted inside the sample: drop it, free its memory, keep the rest.
+            entry.target.freeAll();
+            return result("interrupted");
+          }
           entry.error = error instanceof Error ? error.message : String(error);
+          if (error instanceof EnvironmentError) entry.environmentFailed = true;
           entry.target.freeAll();
+          total -= rounds - round - 1;
+        }
+        if (!warmup) entry.sampledMs += performance.now() - sampleStart;
+        if (options.sampling && entry.error === undefined && enough(entry, options.sampling)) {
+          entry.settled = true;
           total -= rounds - round - 1;
         }
         done++;
@@ -224,11 +265,25 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
         await options.onSample?.(result("running"));
       }
     }
-    return result("complete");
+    // A signal during the last sample: the samples are all there, but the user asked to stop.
+    return result(options.signal?.aborted ? "interrupted" : "complete");
   } finally {
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
   }
+}
+
+/**
+ * Whether a case has samples enough: the minimum, and then a median known
+ * within the target (its bootstrap interval's half-width over the median), or
+ * the case's time budget spent. `maxRuns` is the rounds' own limit.
+ */
+function enough(entry: ActiveCase, sampling: Sampling): boolean {
+  const timed = entry.samples.filter((s) => !s.warmup).map((s) => s.durationMs);
+  if (timed.length < sampling.minRuns) return false;
+  if (entry.sampledMs >= sampling.budgetMs) return true;
+  const { median, ci } = summarize(timed);
+  return median > 0 && (ci.high - ci.low) / 2 / median <= sampling.ciTarget;
 }
 
 /** A case's outcome: skipped, errored, or completed with the samples it has. */
@@ -243,7 +298,15 @@ function caseRun(
   }
   const samples = [...run!.samples];
   if (run!.error !== undefined) {
-    return { case: c, outcome: { state: "errored", error: run!.error, samples } };
+    return {
+      case: c,
+      outcome: {
+        state: "errored",
+        error: run!.error,
+        samples,
+        ...(run!.environmentFailed ? { environment: true } : {}),
+      },
+    };
   }
   if (state !== "complete" && !samples.some((s) => !s.warmup)) {
     const reason = state === "running"
@@ -283,10 +346,12 @@ async function prepareWeights(
       path = spec.path;
     }
     options.onEvent?.({ kind: "prepare", label: c.weightsLabel, step: "open" });
-    const weights = isRemoteWeights(path) ? await openRemoteWeights(path) : await openWeights(path);
-    if (weights.tensorCount === 0) {
-      throw new InputError(`Cannot load "${path}": it holds no tensors`);
-    }
+    const weights = isRemoteWeights(path)
+      ? await openRemoteWeights(path, { signal: options.signal })
+      : await openWeights(path);
+    // A file with no tensors was refused by its format's reader (`requireTensors`), for inspect too;
+    // what a reader skipped is said here, and kept in the profile.
+    for (const line of describeSkipped(weights.skipped ?? [])) console.error(line);
     prepared.set(c.weightsLabel, { label: c.weightsLabel, spec, weights });
   }
   return prepared;
@@ -299,6 +364,7 @@ async function takeSample(
   runStart: number,
   gate: RunOptions["gate"],
   verify: "all" | "sampled",
+  signal: AbortSignal | undefined,
 ): Promise<Sample> {
   const sampleStart = performance.now();
   // A collection now, where V8 exposes it (--expose-gc), keeps the last sample's garbage from
@@ -329,6 +395,7 @@ async function takeSample(
     weights: entry.weights,
     target: entry.target,
     recorder,
+    signal,
   });
   const durationMs = recorder.now();
   const memory = peakKnown ? readMemory() : undefined;
@@ -349,7 +416,7 @@ async function takeSample(
   const released = meter?.released();
   const afterLoadMs = spanTime(recorder.spans, durationMs, ["verify", "free"]);
   const harnessMs = performance.now() - sampleStart - prepareMs - cachePrepMs - gateMs -
-    durationMs - afterLoadMs;
+    durationMs - recorder.waitedMs - afterLoadMs;
 
   return {
     round,

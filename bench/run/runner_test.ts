@@ -283,3 +283,63 @@ Deno.test("runCases: a fixture is generated on first use and reused after", asyn
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("runner: sampled verification computes no digest of the weights; full verification does", async () => {
+  await withWeights(async (dir, root) => {
+    const { cases } = plan({ weights: [{ path: dir }], strategies: ["mmap"], cache: ["warm"] });
+    for (const verify of ["sampled", "all"] as const) {
+      const events: RunEvent[] = [];
+      const run = await runCases(
+        cases,
+        options(root, { runs: 1, warmup: 0, verify, onEvent: (e) => events.push(e) }),
+      );
+      assert.equal(run.cases[0]!.outcome.state, "completed");
+      const digested = events.some((e) => e.kind === "prepare" && e.step === "digest");
+      assert.equal(digested, verify === "all", `verify ${verify}`);
+    }
+  });
+});
+
+Deno.test("runCases: sampling stops a steady case early and a noisy one at its budget", async () => {
+  await withWeights(async (dir, root) => {
+    const { cases } = plan({ weights: [dir], strategies: ["full-read", "mmap"], cache: ["warm"] });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let jitter = 0;
+    const strategies = {
+      // Every load takes 40 ms more: a median known within 10% after the minimum.
+      "full-read": wrapped("full-read", {}),
+      // Loads alternate between 10 and 60 ms more: never within 10%.
+      mmap: wrapped("mmap", {}),
+    };
+    const slowed = (definition: StrategyDefinition, extra: () => number): StrategyDefinition => ({
+      ...definition,
+      create(options) {
+        const inner = definition.create(options);
+        return {
+          ...inner,
+          name: inner.name,
+          load: async (context) => {
+            await sleep(extra());
+            return inner.load(context);
+          },
+        };
+      },
+    });
+    const result = await runCases(
+      cases,
+      options(root, {
+        runs: 40,
+        warmup: 0,
+        sampling: { minRuns: 4, maxRuns: 40, ciTarget: 0.1, budgetMs: 600 },
+        strategies: {
+          "full-read": slowed(strategies["full-read"], () => 40),
+          mmap: slowed(strategies.mmap, () => (jitter++ % 2 === 0 ? 10 : 60)),
+        },
+      }),
+    );
+    const [steady, noisy] = result.cases.map((c) => samplesOf(c).length);
+    assert.ok(steady! >= 4 && steady! < 10, `the steady case took ${steady} samples`);
+    assert.ok(noisy! > steady! && noisy! < 40, `the noisy case took ${noisy} samples`);
+    assert.equal(result.state, "complete");
+  });
+});

@@ -29,6 +29,7 @@ import { InputError } from "../util/errors.ts";
 import { STRATEGIES, strategyNames } from "../strategies/registry.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { parseSize } from "../util/size.ts";
+import { issueText } from "../util/issue_text.ts";
 import { LAYOUTS } from "../../fixtures/layouts.ts";
 import {
   FIXTURE_FORMATS,
@@ -85,9 +86,37 @@ export interface Scenario {
   /** `host`, `cuda:N`, or `auto` until the CLI resolves it. */
   readonly targets: readonly string[];
   readonly cache: readonly CacheState[];
+  /** Timed samples per case: the count, or the most when `sampling` decides. */
   readonly runs: number;
   readonly warmup: number;
+  /** With `runs: "auto"`: how many samples each case gets, decided as it is measured. */
+  readonly sampling: Sampling | null;
 }
+
+/**
+ * Samples until the median is known well enough, as hyperfine and criterion
+ * do: every case takes `minRuns` timed samples, then more until the bootstrap
+ * interval of its median is within `ciTarget` of it (half-width / median), its
+ * samples have taken `budgetMs`, or it has `maxRuns`.
+ */
+export interface Sampling {
+  readonly minRuns: number;
+  readonly maxRuns: number;
+  readonly ciTarget: number;
+  readonly budgetMs: number;
+}
+
+/** The sampling of `runs: "auto"` unless a scenario's `sampling` says otherwise. */
+export const DEFAULT_SAMPLING: Sampling = {
+  /** @default 5 */
+  minRuns: 5,
+  /** @default 30 */
+  maxRuns: 30,
+  /** @default 0.03 */
+  ciTarget: 0.03,
+  /** @default 4000 */
+  budgetMs: 4000,
+};
 
 /** A scenario as a user writes it; every field but `name` and `weights` has a default. */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
@@ -201,17 +230,32 @@ export const scenarioSchema = z.strictObject({
   strategies: z.union([z.literal("all"), z.array(strategyEntry).min(1)]).default("all"),
   targets: z.array(target).min(1).default([...DEFAULT_TARGETS]),
   cache: z.array(cacheEntry).min(1).default([...DEFAULT_CACHE]),
-  runs: z.number().int().min(1).max(MAX_RUNS).default(DEFAULT_RUNS),
+  runs: z.union([z.number().int().min(1).max(MAX_RUNS), z.literal("auto")]).default(DEFAULT_RUNS),
   warmup: z.number().int().min(0).max(MAX_RUNS).default(DEFAULT_WARMUP),
+  sampling: z.strictObject({
+    minRuns: z.number().int().min(2).max(MAX_RUNS).default(DEFAULT_SAMPLING.minRuns),
+    maxRuns: z.number().int().min(2).max(MAX_RUNS).default(DEFAULT_SAMPLING.maxRuns),
+    ciTarget: z.number().gt(0).lt(1).default(DEFAULT_SAMPLING.ciTarget),
+    budgetMs: z.number().int().min(0).default(DEFAULT_SAMPLING.budgetMs),
+  }).refine((s) => s.minRuns <= s.maxRuns, {
+    message: "minRuns is larger than maxRuns",
+    path: ["minRuns"],
+  }).optional(),
+}).refine((s) => s.sampling === undefined || s.runs === "auto", {
+  message: 'sampling applies only with "runs": "auto"',
+  path: ["sampling"],
 });
 
 /** Validates `input` from `file`; throws an {@link InputError} naming the first problem's path. */
 export function parseScenario(input: unknown, file: string): Scenario {
   const parsed = scenarioSchema.safeParse(input);
   if (!parsed.success) throw new InputError(`${file}: ${describeIssue(parsed.error.issues)}`);
-  const { $schema: _, strategies, ...rest } = parsed.data;
+  const { $schema: _, strategies, runs, sampling: given, ...rest } = parsed.data;
+  const sampling = runs === "auto" ? { ...DEFAULT_SAMPLING, ...given } : null;
   return {
     ...rest,
+    runs: sampling?.maxRuns ?? (runs as number),
+    sampling,
     strategies: resolveStrategies(strategies),
     targets: [...new Set(rest.targets)],
     cache: [...new Set(rest.cache)],
@@ -232,8 +276,8 @@ export interface ScenarioOverrides {
   readonly target?: readonly string[] | undefined;
   /** `--cache`: `cold`, `warm`. */
   readonly cache?: readonly string[] | undefined;
-  /** `--runs`: timed samples per case. */
-  readonly runs?: number | undefined;
+  /** `--runs`: timed samples per case (a count fixes it), or `auto` with the default sampling. */
+  readonly runs?: number | "auto" | undefined;
   /** `--warmup`: untimed loads per case. */
   readonly warmup?: number | undefined;
 }
@@ -274,7 +318,12 @@ export function overrideScenario(scenario: Scenario, overrides: ScenarioOverride
   if (cache !== undefined) {
     result = { ...result, cache: [...new Set(field("cache", "--cache", cache))] };
   }
-  if (runs !== undefined) result = { ...result, runs: field("runs", "--runs", runs) };
+  if (runs === "auto") {
+    const sampling = scenario.sampling ?? DEFAULT_SAMPLING;
+    result = { ...result, runs: sampling.maxRuns, sampling };
+  } else if (runs !== undefined) {
+    result = { ...result, runs: field("runs", "--runs", runs) as number, sampling: null };
+  }
   if (warmup !== undefined) result = { ...result, warmup: field("warmup", "--warmup", warmup) };
   return result;
 }
@@ -294,10 +343,7 @@ export function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 function humanMessage(issue: z.core.$ZodIssue): string {
-  return issue.message.replace(
-    /^Invalid input: expected (\w+), received undefined$/,
-    "missing (expected $1)",
-  );
+  return issueText(issue);
 }
 
 function deepest(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined {

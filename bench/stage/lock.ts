@@ -1,13 +1,18 @@
 /**
  * A lock file, so two runs (processes, or loads in one process) never stage
- * one entry twice: created with `O_EXCL` (`createNew`), holding the owner's
- * pid, host, process start time and creation time, and touched while held
- * (a heartbeat). A waiter polls until the lock goes, asking its caller each
- * time whether the work is already done (another run staged the entry).
+ * one entry twice: created complete and exclusively (written beside, then
+ * hard-linked to its name, which fails when the name exists), holding the
+ * owner's pid, host, process start time and creation time, and touched while
+ * held (a heartbeat). A waiter polls until the lock goes, asking its caller
+ * each time whether the work is already done (another run staged the entry),
+ * and tells its caller when it starts waiting and when it stops, so the wait
+ * can be timed as a wait, not as work.
  *
- * A lock is stale, and is broken, when its owner is on this host and its
- * process is gone (or is another process with the same pid: the start time
- * differs), or when its heartbeat is older than `staleMs` (an owner on
+ * A lock is stale, and is broken at once, when its owner is on this host and
+ * its process is gone (or is another process with the same pid: the start
+ * time differs), when it is empty or unreadable for longer than
+ * {@link LOCK_WRITE_GRACE_MS} (a lock left half-made by a full disk or an
+ * older version), or when its heartbeat is older than `staleMs` (an owner on
  * another host sharing the folder). Breaking renames the lock to a unique
  * name first, so of two waiters breaking at once only one succeeds.
  *
@@ -22,13 +27,23 @@
  * const second = acquireLock(`${dir}/entry.lock`, { check: () => Promise.resolve(true) });
  * assert.equal(await second, undefined); // done by someone else: no need to wait
  * await lock.release();
+ *
+ * await Deno.writeTextFile(`${dir}/entry.lock`, ""); // left empty by a full disk
+ * await Deno.utime(`${dir}/entry.lock`, 0, 0);
+ * let waited = false;
+ * const taken = await acquireLock(`${dir}/entry.lock`, { onWait: () => (waited = true, () => {}) });
+ * assert.ok(taken !== undefined && !waited); // broken at once, not waited out
+ * await taken.release();
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
  */
 
+import { basename, dirname, join } from "node:path";
 import { readProcText } from "../ffi/procfs.ts";
+import { EnvironmentError, isNoSpace } from "../util/errors.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** A heartbeat older than this marks a lock stale. @default 30 s */
 export const LOCK_STALE_MS = 30_000;
@@ -36,6 +51,8 @@ export const LOCK_STALE_MS = 30_000;
 export const LOCK_POLL_MS = 50;
 /** Give up waiting after this long. @default 30 min */
 export const LOCK_TIMEOUT_MS = 30 * 60_000;
+/** An empty or unreadable lock older than this was left half-made: stale. @default 500 ms */
+export const LOCK_WRITE_GRACE_MS = 500;
 
 /** What a lock file holds. */
 export interface LockOwner {
@@ -60,8 +77,14 @@ export interface LockOptions {
    * its holder, so the caller needs neither the lock nor to wait.
    */
   readonly check?: () => Promise<boolean>;
-  /** Stops waiting. */
+  /** Stops waiting; its reason is thrown. */
   readonly signal?: AbortSignal;
+  /**
+   * Called when the lock is held by another owner and waiting begins; the
+   * function it returns is called when the wait ends (lock taken, work found
+   * done, or given up).
+   */
+  readonly onWait?: () => () => void;
 }
 
 /** A held lock; `release()` removes it and is safe to call twice. */
@@ -81,19 +104,27 @@ export async function acquireLock(
   const staleMs = options.staleMs ?? LOCK_STALE_MS;
   const pollMs = options.pollMs ?? LOCK_POLL_MS;
   const deadline = Date.now() + (options.timeoutMs ?? LOCK_TIMEOUT_MS);
-  for (;;) {
-    options.signal?.throwIfAborted();
-    if (await options.check?.()) return undefined;
-    const lock = await tryCreate(path, staleMs);
-    if (lock !== undefined) return lock;
-    if (await isStale(path, staleMs)) {
-      await breakLock(path);
-      continue;
+  let endWait: (() => void) | undefined;
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted();
+      if (await options.check?.()) return undefined;
+      const lock = await tryCreate(path, staleMs);
+      if (lock !== undefined) return lock;
+      if (await isStale(path, staleMs)) {
+        await breakLock(path);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new EnvironmentError(
+          `Timed out waiting for the lock "${path}" held by ${await describe(path)}`,
+        );
+      }
+      endWait ??= options.onWait?.() ?? (() => {});
+      await sleep(pollMs, options.signal);
     }
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for the lock "${path}" held by ${await describe(path)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  } finally {
+    endWait?.();
   }
 }
 
@@ -122,9 +153,13 @@ export async function isStale(path: string, staleMs: number = LOCK_STALE_MS): Pr
   try {
     owner = JSON.parse(text) as LockOwner;
   } catch {
-    owner = undefined; // being written, or garbage: judged by age alone
+    owner = undefined;
   }
-  if (owner && owner.host === hostname() && Number.isSafeInteger(owner.pid)) {
+  if (owner === undefined || typeof owner !== "object" || owner === null) {
+    // Empty or garbage: left half-made (a full disk, an older version); give a writer a moment.
+    return Date.now() - mtime > LOCK_WRITE_GRACE_MS;
+  }
+  if (owner.host === hostname() && Number.isSafeInteger(owner.pid)) {
     const start = processStartTime(owner.pid);
     if (start === null) return true;
     if (owner.startTime !== null && start !== owner.startTime) return true;
@@ -133,18 +168,40 @@ export async function isStale(path: string, staleMs: number = LOCK_STALE_MS): Pr
 }
 
 async function tryCreate(path: string, staleMs: number): Promise<Lock | undefined> {
-  let file: Deno.FsFile;
+  // Written in full beside the lock, then linked to its name: no one ever sees a partial lock.
+  const draft = join(dirname(path), `.${basename(path)}.${crypto.randomUUID()}.draft`);
   try {
-    file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    await Deno.writeTextFile(draft, JSON.stringify(currentOwner()), {
+      createNew: true,
+      mode: 0o644,
+    });
+    try {
+      await Deno.link(draft, path);
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return undefined;
+      if (isNoSpace(error)) throw error;
+      // No hard links here: an exclusive create, then the contents.
+      const text = await Deno.readTextFile(draft);
+      try {
+        await Deno.writeTextFile(path, text, { createNew: true, mode: 0o644 });
+      } catch (again) {
+        if (again instanceof Deno.errors.AlreadyExists) return undefined;
+        await Deno.remove(path).catch(() => {});
+        throw again;
+      }
+    }
   } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return undefined;
+    if (isNoSpace(error)) {
+      throw new EnvironmentError(
+        `Cannot take the lock "${path}": no space left on the device`,
+        { cause: error },
+      );
+    }
     throw error;
-  }
-  try {
-    await file.write(new TextEncoder().encode(JSON.stringify(currentOwner())));
   } finally {
-    file.close();
+    await Deno.remove(draft).catch(() => {});
   }
+  const mine = await Deno.readTextFile(path).catch(() => "");
   const beat = setInterval(() => {
     const now = new Date();
     Deno.utime(path, now, now).catch(() => {});
@@ -155,6 +212,8 @@ async function tryCreate(path: string, staleMs: number): Promise<Lock | undefine
     if (released) return;
     released = true;
     clearInterval(beat);
+    // Broken as stale and taken by another owner meanwhile: that lock is theirs to remove.
+    if ((await Deno.readTextFile(path).catch(() => mine)) !== mine) return;
     await Deno.remove(path).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
@@ -188,6 +247,13 @@ function hostname(): string {
   } catch {
     return "unknown";
   }
+}
+
+/** Whether process `pid` runs on this host and, when `startTime` is given, is the one that started then. */
+export function processAlive(pid: number, startTime?: string | null): boolean {
+  const start = processStartTime(pid);
+  if (start === null) return false;
+  return startTime === undefined || startTime === null || start === startTime;
 }
 
 /** The start time of process `pid` in clock ticks since boot, or null when there is no such process. */

@@ -1,7 +1,8 @@
 /**
  * Weights at an http(s) URL — a model folder on an object store or a mirror,
  * or one weight file — opened the way a loader meets them: headers fetched
- * with range requests, never the whole file.
+ * with range requests, never the whole file (from a server that ignores
+ * ranges, the start of the body, the rest left unread).
  *
  * `--weights https://host/models/llama/` (a folder: the URL ends with `/`)
  * lists its files from `weights.manifest.json` (see `sources.ts`), or from
@@ -39,7 +40,15 @@ import {
 } from "../formats/format.ts";
 import { FORMATS, SAFETENSORS_INDEX, type WeightFile, type WeightSet } from "../formats/weights.ts";
 import { digestKey, type TensorDigests } from "../core/digests.ts";
-import { fetchRange, HTTP_TIMEOUT_MS, isHttpLocation, MANIFEST_NAME } from "./sources.ts";
+import { isHttpLocation, MANIFEST_NAME } from "./sources.ts";
+import {
+  fetchRange,
+  fetchSmall,
+  headHttp,
+  HttpError,
+  type HttpOptions,
+  readHttpAll,
+} from "./http.ts";
 
 /** Bytes of a file's header fetched at most while parsing it. @default 256 MiB */
 export const REMOTE_HEADER_LIMIT = 256 << 20;
@@ -53,11 +62,19 @@ export function isRemoteWeights(path: string): boolean {
   return isHttpLocation(path);
 }
 
-/** Opens the weights at `url`; throws a `WeightFileError` naming the URL and the problem. */
-export async function openRemoteWeights(url: string): Promise<WeightSet> {
-  const names = url.endsWith("/") ? await listFolder(url) : [url];
+/**
+ * Opens the weights at `url`; throws a `WeightFileError` (exit 2) naming the
+ * URL and the problem with what it serves, or an `HttpError` (exit 3) when
+ * the server fails after its retries.
+ */
+export async function openRemoteWeights(
+  url: string,
+  options: { readonly signal?: AbortSignal | undefined } = {},
+): Promise<WeightSet> {
+  const http: HttpOptions = options.signal === undefined ? {} : { signal: options.signal };
+  const names = url.endsWith("/") ? await listFolder(url, http) : [url];
   const files: WeightFile[] = [];
-  for (const name of names) files.push(await openRemoteFile(new URL(name, url).href));
+  for (const name of names) files.push(await openRemoteFile(new URL(name, url).href, http));
   let tensorCount = 0;
   let tensorBytes = 0;
   let fileBytes = 0;
@@ -84,8 +101,8 @@ export async function openRemoteWeights(url: string): Promise<WeightSet> {
   };
 }
 
-async function listFolder(url: string): Promise<string[]> {
-  const manifest = await fetchJson(new URL(MANIFEST_NAME, url).href);
+async function listFolder(url: string, http: HttpOptions): Promise<string[]> {
+  const manifest = await fetchJson(new URL(MANIFEST_NAME, url).href, http);
   let names: string[] | undefined;
   if (manifest !== undefined) {
     const files = (manifest as { files?: unknown }).files;
@@ -99,7 +116,7 @@ async function listFolder(url: string): Promise<string[]> {
   }
   if (names === undefined || names.includes(SAFETENSORS_INDEX)) {
     const indexUrl = new URL(SAFETENSORS_INDEX, url).href;
-    const index = await fetchJson(indexUrl);
+    const index = await fetchJson(indexUrl, http);
     if (index !== undefined) {
       const map = (index as { weight_map?: unknown }).weight_map;
       if (typeof map !== "object" || map === null) throw fileError(indexUrl, "no weight_map");
@@ -130,22 +147,11 @@ async function listFolder(url: string): Promise<string[]> {
   throw fileError(new URL(MANIFEST_NAME, url).href, "names no *.safetensors or *.gguf file");
 }
 
-async function fetchJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  if (response.status === 404 || response.status === 403) {
-    await response.body?.cancel();
-    return undefined;
-  }
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw fileError(url, `GET answered ${response.status}`);
-  }
-  if (Number(response.headers.get("content-length") ?? 0) > MAX_LISTING_BYTES) {
-    await response.body?.cancel();
-    throw fileError(url, `larger than ${MAX_LISTING_BYTES} bytes`);
-  }
+async function fetchJson(url: string, http: HttpOptions): Promise<unknown> {
+  const bytes = await fetchSmall(url, MAX_LISTING_BYTES, http);
+  if (bytes === undefined) return undefined;
   try {
-    return JSON.parse(await response.text());
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     throw fileError(url, "not JSON", { cause: error });
   }
@@ -158,12 +164,18 @@ class NeedBytes extends Error {
   }
 }
 
-async function openRemoteFile(url: string): Promise<WeightFile> {
-  const head = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  await head.body?.cancel();
-  if (!head.ok) throw fileError(url, `HEAD answered ${head.status}`);
-  const size = Number(head.headers.get("content-length"));
-  if (!Number.isSafeInteger(size) || size < 0) throw fileError(url, "no Content-Length");
+async function openRemoteFile(url: string, http: HttpOptions): Promise<WeightFile> {
+  let size: number;
+  try {
+    size = (await headHttp(url, http)).size;
+  } catch (error) {
+    // A file the server says it does not have is a wrong URL: the user's to fix.
+    const status = /HEAD answered (40[34]|410)\b/.exec((error as Error).message);
+    if (error instanceof HttpError && status) {
+      throw fileError(url, `HEAD answered ${status[1]}`, { cause: error });
+    }
+    throw error;
+  }
   const pages = new Map<number, Uint8Array>();
   let fetched = 0;
   const fetchPages = async (offset: number, length: number) => {
@@ -172,7 +184,7 @@ async function openRemoteFile(url: string): Promise<WeightFile> {
     for (let page = first; page <= last; page++) {
       if (pages.has(page)) continue;
       const begin = page * PAGE;
-      const bytes = await fetchRange(url, size, begin, Math.min(PAGE, size - begin));
+      const bytes = await fetchRange(url, size, begin, Math.min(PAGE, size - begin), http);
       fetched += bytes.length;
       if (fetched > REMOTE_HEADER_LIMIT) {
         throw fileError(url, `parsing its header needed more than ${REMOTE_HEADER_LIMIT} bytes`);
@@ -234,19 +246,17 @@ function findNeed(error: unknown): NeedBytes | undefined {
  * SHA-256 of every tensor of remote `weights`, streaming each file once: the
  * truth a load of them is verified against.
  */
-export async function remoteTensorDigests(weights: WeightSet): Promise<TensorDigests> {
+export async function remoteTensorDigests(
+  weights: WeightSet,
+  options: { readonly signal?: AbortSignal | undefined } = {},
+): Promise<TensorDigests> {
   const digests = new Map<string, string>();
   for (const { path, size, index } of weights.files) {
     const tensors = [...index.tensors].sort((a, b) => a.offset - b.offset);
     const hashes = tensors.map(() => createHash("sha256") as Hash);
-    const response = await fetch(path, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS * 10) });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw fileError(path, `GET answered ${response.status}`);
-    }
     let position = 0;
     let first = 0;
-    for await (const chunk of response.body!) {
+    await readHttpAll(path, size, (chunk) => {
       const end = position + chunk.length;
       while (
         first < tensors.length && tensors[first]!.offset + tensors[first]!.byteLength <= position
@@ -260,10 +270,7 @@ export async function remoteTensorDigests(weights: WeightSet): Promise<TensorDig
         if (to > from) hashes[i]!.update(chunk.subarray(from - position, to - position));
       }
       position = end;
-    }
-    if (position !== size) {
-      throw fileError(path, `the download ended at ${position} of ${size} bytes`);
-    }
+    }, options.signal === undefined ? {} : { signal: options.signal });
     tensors.forEach((t, i) => digests.set(digestKey(path, t.name), hashes[i]!.digest("hex")));
   }
   return digests;

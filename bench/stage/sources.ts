@@ -14,7 +14,10 @@
  *   hex SHA-256 (the Hugging Face hub serves LFS files so), or
  *   `X-Checksum-Sha256`.
  *
- * Without one, a staged copy can only be checked for its size, and says so.
+ * Without one, the store checks a copy against a second read of an HTTP
+ * source, or against the local file's identity before and after the copy
+ * (`store.ts`). HTTP reads go through `http.ts`: a stall bound, retries that
+ * resume from the last byte received, and servers that ignore `Range`.
  *
  * @example
  * ```ts
@@ -40,19 +43,36 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { InputError } from "../util/errors.ts";
+import {
+  acceptsRanges,
+  fetchRange,
+  fetchSmall,
+  headHttp,
+  type HttpOptions,
+  httpSettings,
+  readHttpAll,
+} from "./http.ts";
 
 /** The manifest a source folder may carry, naming each file's size and SHA-256. */
 export const MANIFEST_NAME = "weights.manifest.json";
 /** Longest a manifest may be. @default 16 MiB */
 const MAX_MANIFEST_BYTES = 16 << 20;
-/** A request that has sent nothing for this long fails. @default 60 s */
-export const HTTP_TIMEOUT_MS = 60_000;
+/** Bytes per read of a local file when streaming it. @default 8 MiB */
+const LOCAL_READ_BYTES = 8 << 20;
 
 /** A published hash and where it was published. */
 export interface PublishedHash {
   readonly sha256: string;
   /** `weights.manifest.json`, or the header it came from. */
   readonly from: string;
+}
+
+/** How one read goes: its abort signal, and (HTTP) its retries of transient faults. */
+export interface ReadOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** @default the process's HTTP setting (`http.ts`) */
+  readonly retries?: number | undefined;
 }
 
 /** One file of a source tier. */
@@ -68,12 +88,24 @@ export interface StageSource {
    * (fetched when first asked: a staged copy that is found needs none).
    */
   published(): Promise<PublishedHash | undefined>;
-  /** Exactly `length` bytes at `offset`; rejects on a short read or a dropped connection. */
-  readRange(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Exactly `length` bytes at `offset`; a transient fault is retried from the
+   * last byte received; rejects on a short file or a source that gave up.
+   */
+  readRange(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
+  /** Every byte from `from` (default 0) to the end, in order, to `sink`. */
+  readAll(
+    sink: (bytes: Uint8Array) => void | Promise<void>,
+    options?: ReadOptions & { readonly from?: number },
+  ): Promise<void>;
+  /** Whether {@link StageSource.readRange} is cheap anywhere in the file (an HTTP server may ignore `Range`). */
+  acceptsRanges(options?: ReadOptions): Promise<boolean>;
+  /** The identity the source has now: compared with {@link StageSource.identity} after a copy. */
+  currentIdentity(options?: ReadOptions): Promise<string>;
 }
 
-/** A malformed answer from a source: a manifest or a response that cannot be right. */
-export class SourceError extends Error {
+/** A source that cannot be right: a malformed manifest, a file that is not one. Exits 2. */
+export class SourceError extends InputError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SourceError";
@@ -86,18 +118,47 @@ export function isHttpLocation(location: string): boolean {
 }
 
 /** Opens a file of a source tier: an http(s) URL, or a local path. */
-export function openStageSource(location: string): Promise<StageSource> {
-  return isHttpLocation(location) ? openHttpSource(location) : openLocalSource(location);
+export function openStageSource(location: string, options: ReadOptions = {}): Promise<StageSource> {
+  return isHttpLocation(location) ? openHttpSource(location, options) : openLocalSource(location);
 }
 
-async function openLocalSource(path: string): Promise<StageSource> {
+async function localIdentity(path: string): Promise<{ identity: string; info: Deno.FileInfo }> {
   const info = await Deno.stat(path);
   if (!info.isFile) throw new SourceError(`Cannot stage "${path}": not a file`);
   const real = await Deno.realPath(path);
   return {
+    identity: `file:${real}:${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`,
+    info,
+  };
+}
+
+async function openLocalSource(path: string): Promise<StageSource> {
+  const { identity, info } = await localIdentity(path);
+  const real = await Deno.realPath(path);
+  const read = async (
+    offset: number,
+    into: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<void> => {
+    using file = await Deno.open(path, { read: true });
+    await file.seek(offset, Deno.SeekMode.Start);
+    for (let done = 0; done < into.length;) {
+      signal?.throwIfAborted();
+      const got = await file.read(into.subarray(done, done + LOCAL_READ_BYTES));
+      if (got === null || got === 0) {
+        throw new SourceError(
+          `Cannot stage "${path}": file ended at ${offset + done}, before ${
+            offset + into.length
+          }: it changed while being copied`,
+        );
+      }
+      done += got;
+    }
+  };
+  return {
     kind: "local",
     location: path,
-    identity: `file:${real}:${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`,
+    identity,
     size: info.size,
     published: once(async () =>
       manifestHash(
@@ -107,108 +168,67 @@ async function openLocalSource(path: string): Promise<StageSource> {
         join(dirname(path), MANIFEST_NAME),
       )
     ),
-    async readRange(offset, length) {
+    async readRange(offset, length, options = {}) {
       const bytes = new Uint8Array(length);
-      using file = await Deno.open(path, { read: true });
-      await file.seek(offset, Deno.SeekMode.Start);
-      for (let done = 0; done < length;) {
-        const got = await file.read(bytes.subarray(done));
-        if (got === null || got === 0) {
-          throw new SourceError(
-            `Cannot stage "${path}": file ended at ${offset + done}, before ${offset + length}`,
-          );
-        }
-        done += got;
-      }
+      await read(offset, bytes, options.signal);
       return bytes;
+    },
+    async readAll(sink, options = {}) {
+      const buffer = new Uint8Array(Math.min(LOCAL_READ_BYTES, Math.max(1, info.size)));
+      for (let at = options.from ?? 0; at < info.size;) {
+        const piece = buffer.subarray(0, Math.min(buffer.length, info.size - at));
+        await read(at, piece, options.signal);
+        await sink(piece);
+        at += piece.length;
+      }
+    },
+    acceptsRanges: () => Promise.resolve(true),
+    currentIdentity: async () => (await localIdentity(path)).identity,
+  };
+}
+
+async function openHttpSource(url: string, options: ReadOptions): Promise<StageSource> {
+  const head = await headHttp(url, httpOptions(options));
+  const size = head.size;
+  const identity = httpIdentity(url, size, head.headers);
+  const name = decodeURIComponent(new URL(url).pathname.split("/").pop() ?? "");
+  const manifestUrl = new URL(MANIFEST_NAME, url).href;
+  let ranges: Promise<boolean> | undefined;
+  return {
+    kind: "http",
+    location: url,
+    identity,
+    size,
+    published: once(async () =>
+      manifestHash(await readHttpManifest(manifestUrl), name, size, manifestUrl) ??
+        headerHash(head.headers)
+    ),
+    readRange: (offset, length, options = {}) =>
+      fetchRange(url, size, offset, length, httpOptions(options)),
+    readAll: (sink, options = {}) =>
+      readHttpAll(url, size, sink, {
+        ...httpOptions(options),
+        ...(options.from === undefined ? {} : { from: options.from }),
+      }),
+    acceptsRanges: (options = {}) =>
+      ranges ??= acceptsRanges(url, head.headers, httpOptions(options)),
+    async currentIdentity(options = {}) {
+      const again = await headHttp(url, httpOptions(options));
+      return httpIdentity(url, again.size, again.headers);
     },
   };
 }
 
-async function openHttpSource(url: string): Promise<StageSource> {
-  const response = await fetch(url, {
-    method: "HEAD",
-    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-  });
-  await response.body?.cancel();
-  if (!response.ok) {
-    throw new SourceError(`Cannot stage "${url}": HEAD answered ${response.status}`);
-  }
-  const size = Number(response.headers.get("content-length"));
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new SourceError(`Cannot stage "${url}": no Content-Length in the answer to HEAD`);
-  }
-  const version = response.headers.get("etag") ?? response.headers.get("last-modified") ?? "";
-  const name = decodeURIComponent(new URL(url).pathname.split("/").pop() ?? "");
-  const manifestUrl = new URL(MANIFEST_NAME, url).href;
-  return {
-    kind: "http",
-    location: url,
-    identity: `${url}:${size}:${version}`,
-    size,
-    published: once(async () =>
-      manifestHash(await readHttpManifest(manifestUrl), name, size, manifestUrl) ??
-        headerHash(response.headers)
-    ),
-    readRange: (offset, length, signal) => fetchRange(url, size, offset, length, signal),
-  };
+function httpIdentity(url: string, size: number, headers: Headers): string {
+  const version = headers.get("etag") ?? headers.get("last-modified") ?? "";
+  return `${url}:${size}:${version}`;
 }
 
-/** GETs bytes `[offset, offset + length)` of `url` with a range request. */
-export async function fetchRange(
-  url: string,
-  size: number,
-  offset: number,
-  length: number,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
-  if (length === 0) return new Uint8Array(0);
-  const timeout = AbortSignal.timeout(HTTP_TIMEOUT_MS);
-  const response = await fetch(url, {
-    headers: { range: `bytes=${offset}-${offset + length - 1}` },
-    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-  });
-  if (response.status === 200 && !(offset === 0 && length === size)) {
-    await response.body?.cancel();
-    throw new SourceError(`Cannot stage "${url}": the server ignores range requests`);
-  }
-  if (response.status !== 206 && response.status !== 200) {
-    await response.body?.cancel();
-    throw new SourceError(`Cannot stage "${url}": GET of a range answered ${response.status}`);
-  }
-  if (response.status === 206) {
-    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
-    if (!range || Number(range[1]) !== offset || Number(range[2]) !== offset + length - 1) {
-      await response.body?.cancel();
-      throw new SourceError(
-        `Cannot stage "${url}": asked for bytes ${offset}-${offset + length - 1}, got "${
-          response.headers.get("content-range")
-        }"`,
-      );
-    }
-  }
-  const bytes = new Uint8Array(length);
-  let done = 0;
-  const reader = response.body!.getReader();
-  try {
-    for (;;) {
-      const { value, done: end } = await reader.read();
-      if (end) break;
-      if (done + value.length > length) {
-        throw new SourceError(`Cannot stage "${url}": more than the ${length} bytes asked for`);
-      }
-      bytes.set(value, done);
-      done += value.length;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (done < length) {
-    throw new SourceError(
-      `Cannot stage "${url}": connection closed after ${done} of ${length} bytes at ${offset}`,
-    );
-  }
-  return bytes;
+function httpOptions(options: ReadOptions): HttpOptions {
+  return {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    retries: options.retries ?? httpSettings().retries,
+  };
 }
 
 function once<T>(work: () => Promise<T>): () => Promise<T> {
@@ -234,21 +254,8 @@ async function readLocalManifest(folder: string): Promise<Manifest | undefined> 
 }
 
 async function readHttpManifest(url: string): Promise<Manifest | undefined> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  if (response.status === 404 || response.status === 403) {
-    await response.body?.cancel();
-    return undefined;
-  }
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new SourceError(`Cannot read "${url}": ${response.status}`);
-  }
-  const length = Number(response.headers.get("content-length") ?? 0);
-  if (length > MAX_MANIFEST_BYTES) {
-    await response.body?.cancel();
-    throw new SourceError(`Cannot read "${url}": larger than ${MAX_MANIFEST_BYTES} bytes`);
-  }
-  return parseManifest(url, new Uint8Array(await response.arrayBuffer()));
+  const bytes = await fetchSmall(url, MAX_MANIFEST_BYTES);
+  return bytes === undefined ? undefined : parseManifest(url, bytes);
 }
 
 function parseManifest(where: string, bytes: Uint8Array): Manifest {

@@ -1,6 +1,7 @@
 /**
  * The conformance suite every strategy runs: the same fixtures, loaded
- * through each option set of a strategy onto a fresh host target, with every
+ * through each option set of a strategy onto a fresh target (`host`, or the
+ * one the third argument opens: `gds` runs it on cuda targets), with every
  * placed byte compared against the file read independently, and the phases,
  * byte counts, repeated loads and a file truncated under the strategy checked.
  *
@@ -67,8 +68,17 @@ interface Fixture {
 export function strategyConformance<Options extends Record<string, unknown>>(
   definition: StrategyDefinition<Options>,
   variants: Record<string, Record<string, unknown>>,
+  on: ConformanceTarget = { name: "", open: () => new HostTarget() },
 ): void {
-  Deno.test(`${definition.name} conformance`, async (t) => {
+  const open = on.open;
+  const name = `${definition.name} conformance${on.name ? ` on ${on.name}` : ""}`;
+  Deno.test({
+    name: on.skip === undefined ? name : `${name} (skipped: ${on.skip})`,
+    ignore: on.skip !== undefined,
+    fn: (t) => suite(t),
+  });
+  if (on.skip !== undefined) console.log(`skipping "${name}": ${on.skip}`);
+  const suite = async (t: Deno.TestContext) => {
     const root = await Deno.makeTempDir({ prefix: `weightbench-${definition.name}-` });
     try {
       const fixtures = [
@@ -83,18 +93,35 @@ export function strategyConformance<Options extends Record<string, unknown>>(
         await t.step(variant, async (t) => {
           const options = definition.options.parse(input);
           for (const fixture of fixtures) {
-            await t.step(fixture.name, () => checkLoads(definition, options, fixture));
+            await t.step(fixture.name, () => checkLoads(definition, options, fixture, open));
           }
           await t.step(
             "throws on a file truncated after it was opened",
-            () => checkTruncated(definition, options, join(root, `truncated-${i}`), fixtures[2]!),
+            () =>
+              checkTruncated(
+                definition,
+                options,
+                join(root, `truncated-${i}`),
+                fixtures[2]!,
+                open,
+              ),
           );
         });
       }
     } finally {
       await Deno.remove(root, { recursive: true });
     }
-  });
+  };
+}
+
+/** Where a strategy's conformance loads: a fresh host target unless told otherwise. */
+export interface ConformanceTarget {
+  /** Said in the test's name. */
+  readonly name: string;
+  /** A fresh target for each check. */
+  readonly open: () => Target;
+  /** Why the suite cannot run here (printed, the test ignored). */
+  readonly skip?: string | undefined;
 }
 
 async function generated(root: string): Promise<string> {
@@ -110,8 +137,8 @@ async function prepareFixture(name: string, path: string): Promise<Fixture> {
   return { name, weights, digests: await tensorDigests(weights), bytes };
 }
 
-function openTarget(strategy: Strategy, ...weights: WeightSet[]): HostTarget {
-  const target = new HostTarget();
+function openTarget(open: () => Target, strategy: Strategy, ...weights: WeightSet[]): Target {
+  const target = open();
   target.reserve(
     Math.max(
       ...weights.map((w) =>
@@ -127,9 +154,10 @@ async function checkLoads<Options extends Record<string, unknown>>(
   definition: StrategyDefinition<Options>,
   options: Options,
   fixture: Fixture,
+  open: () => Target,
 ): Promise<void> {
   const strategy = definition.create(options);
-  using target = openTarget(strategy, fixture.weights);
+  using target = openTarget(open, strategy, fixture.weights);
   try {
     assert.equal(strategy.name, definition.name);
     assert.equal(strategy.unsupported?.(fixture.weights, target), undefined);
@@ -250,6 +278,7 @@ async function checkTruncated<Options extends Record<string, unknown>>(
   options: Options,
   dir: string,
   intact: Fixture,
+  open: () => Target,
 ): Promise<void> {
   await Deno.mkdir(dir);
   const path = join(dir, "model.safetensors");
@@ -257,7 +286,7 @@ async function checkTruncated<Options extends Record<string, unknown>>(
   const weights = await openWeights(path);
   const { size, dataOffset } = weights.files[0]!.index;
   const strategy = definition.create(options);
-  using target = openTarget(strategy, weights, intact.weights);
+  using target = openTarget(open, strategy, weights, intact.weights);
   try {
     // Cut deeper each time: inside the data, at its start, inside the header, to nothing.
     for (const length of [Math.floor(size / 2) + 3, dataOffset, 20, 0]) {

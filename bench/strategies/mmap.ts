@@ -24,10 +24,16 @@ import {
   systemError,
 } from "../ffi/libc.ts";
 import { NativeFile } from "../ffi/native_file.ts";
+import { hostMemoryShortfall, loadNeeds } from "../io/host_memory.ts";
 import { bytesSource } from "../formats/format.ts";
 import type { DeviceBuffer } from "../core/target.ts";
 import { placeFile, type StrategyDefinition, transferOption } from "./strategy.ts";
-import { type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
+import {
+  type LoadContext,
+  type LoadResult,
+  type Placement,
+  targetFootprint,
+} from "../core/load.ts";
 
 const MAP_FAILED = 0xffffffffffffffffn;
 const ADVICE = { none: undefined, sequential: MADV_SEQUENTIAL, willneed: MADV_WILLNEED } as const;
@@ -88,6 +94,9 @@ export const mmap: StrategyDefinition<z.infer<typeof options>> = {
   options,
   create: ({ advice, populate, transfer }) => ({
     name: "mmap",
+    // The mapping is page cache, which the kernel reclaims: only the target's bytes count.
+    unsupported: (weights, target) =>
+      hostMemoryShortfall(loadNeeds(target, 0, targetFootprint(weights))),
     async load(context: LoadContext): Promise<LoadResult> {
       const { weights, recorder } = context;
       const placements: Placement[] = [];

@@ -132,8 +132,9 @@ class PrestagedStrategy implements Strategy {
     });
   }
 
-  unsupported(_weights: WeightSet, _target: Target): string | undefined {
-    if (this.#options.load !== "direct") return undefined;
+  unsupported(weights: WeightSet, target: Target): string | undefined {
+    // The inner load's own check (host memory) holds for the staged copies, which have the same sizes.
+    if (this.#options.load !== "direct") return this.#inner.unsupported?.(weights, target);
     Deno.mkdirSync(this.#store.root, { recursive: true });
     const type = fileSystemType(this.#store.root);
     if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) {
@@ -150,6 +151,9 @@ class PrestagedStrategy implements Strategy {
     if (this.#options.mode === "cold-start") {
       await this.#empty(weights);
       this.#emptied = true;
+    } else {
+      // Outside the timing: a staged copy's first use in this process re-hashes it.
+      for (const file of weights.files) await this.#store.lookup(await openStageSource(file.path));
     }
     await this.#inner.prepareSample?.(weights, target);
   }
@@ -178,8 +182,13 @@ class PrestagedStrategy implements Strategy {
     const verifiedBy = new Set<string>();
     for (const file of weights.files) {
       const staged = await recorder.timeAsync("stage", async () => {
-        const source = await openStageSource(file.path);
-        return await this.#store.stage(source);
+        const source = await openStageSource(file.path, { signal: context.signal });
+        // A cold start copies even when another run staged the entry; a wait for its lock is a `wait`.
+        return await this.#store.stage(source, {
+          signal: context.signal,
+          fresh: this.#options.mode === "cold-start",
+          onWait: () => recorder.startWait(`staging lock: ${file.path}`),
+        });
       }, file.path);
       this.#staged.set(file.path, staged.path);
       fromSource += staged.bytesFromSource;

@@ -101,9 +101,9 @@ testUnless(
         "no byte from the source",
       );
       assert.deepEqual(
-        [...staged.cachePaths!(weights)].map((p) => p.split("/").at(-2)),
-        weights.files.map(() => "blobs"),
-        "a staged case's cache state is the staged copies'",
+        [...staged.cachePaths!(weights)].map((p) => p.split("/").at(-3)),
+        weights.files.map(() => "pins"),
+        "a staged case's cache state is the staged copies' (this process's pins of them)",
       );
       free(target, later.result);
       staged.close?.();
@@ -177,7 +177,10 @@ Deno.test("prestaged from a local source folder: digests of the source verify lo
     target.freeAll();
     const again = await strategy.load({ weights, target, recorder: new Recorder() });
     assert.equal(again.details!.emptiedInLoad, true);
-    assert.equal(again.details!.verifiedBy, "size only (the source publishes no SHA-256)");
+    assert.equal(
+      again.details!.verifiedBy,
+      "the source unchanged while copied (size, mtime, inode; it publishes no SHA-256)",
+    );
     verifyLoad(weights, digests, again, target);
     strategy.close?.();
   });

@@ -13,8 +13,9 @@
  *   CUDA target); elsewhere the case is skipped with the reason.
  *
  * Each file's tensors are cut into pieces of at most `chunkSize` source bytes
- * (whole blocks), and `depth` pieces are in flight, each going read →
- * dequantize → copy, so reading one piece overlaps the others' work. Tensors
+ * (whole blocks), and `depth` pieces are in flight on the streaming engine
+ * (`bench/io/stream.ts`), each going read → dequantize → copy, so reading one
+ * piece overlaps the others' work; the dequantization is the engine's sink. Tensors
  * of any other dtype (F32 norms, F16, and quantized types without a
  * dequantizer here) are copied as they are, so every weight file loads.
  *
@@ -25,11 +26,12 @@
  */
 
 import { z } from "zod";
-import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import type { TensorInfo } from "../formats/format.ts";
 import type { WeightFile, WeightSet } from "../formats/weights.ts";
-import { nativeFileSource } from "../io/sources.ts";
+import { type Chunk, StagingRing, streamRanges } from "../io/stream.ts";
+import { hostMemoryShortfall, loadNeeds } from "../io/host_memory.ts";
+import { openForStream } from "../io/stream_load.ts";
 import { DEQUANT_KERNELS, launchGeometry, readDequantPtx } from "../quant/kernels.ts";
 import { DEQUANT_WORKERS, DequantPool } from "../quant/pool.ts";
 import {
@@ -38,8 +40,13 @@ import {
   type DequantType,
   isDequantType,
 } from "../quant/reference.ts";
-import type { DeviceBuffer, KernelLauncher, KernelModule, Target } from "../core/target.ts";
-import { countedSource } from "../io/counted_source.ts";
+import type {
+  DeviceBuffer,
+  HostStaging,
+  KernelLauncher,
+  KernelModule,
+  Target,
+} from "../core/target.ts";
 import type { Strategy, StrategyDefinition } from "./strategy.ts";
 import type { LoadContext, LoadResult, Placement, PlacementTransform } from "../core/load.ts";
 
@@ -96,7 +103,7 @@ function dequantizable(tensor: TensorInfo): DequantType | undefined {
 interface Piece {
   readonly slot: Slot;
   /** Offset of the piece in the file. */
-  readonly fileOffset: number;
+  readonly offset: number;
   readonly length: number;
   /** Offset of its result in the target buffer. */
   readonly targetOffset: number;
@@ -114,7 +121,7 @@ function piecesOf(slots: readonly Slot[], chunkSize: number): Piece[] {
       const targetOffset = type === undefined
         ? slot.offset + done
         : slot.offset + (done / unit) * DEQUANT_BLOCKS[type].elements * 2;
-      pieces.push({ slot, fileOffset: tensor.offset + done, length, targetOffset });
+      pieces.push({ slot, offset: tensor.offset + done, length, targetOffset });
     }
   }
   return pieces;
@@ -144,11 +151,13 @@ class QuantizedStrategy implements Strategy {
     this.#options = options;
   }
 
-  unsupported(_weights: WeightSet, target: Target): string | undefined {
-    if (this.#options.path === "gpu" && target.kernels === undefined) {
+  unsupported(weights: WeightSet, target: Target): string | undefined {
+    const { path, depth, chunkSize } = this.#options;
+    if (path === "gpu" && target.kernels === undefined) {
       return `the gpu path dequantizes with CUDA kernels, which target "${target.id}" cannot run (use a cuda:N target, or path "cpu")`;
     }
-    return undefined;
+    const staging = depth * chunkSize * (path === "cpu" ? 1 + MAX_EXPANSION : 1);
+    return hostMemoryShortfall(loadNeeds(target, staging, this.footprint(weights)));
   }
 
   footprint(weights: WeightSet): number {
@@ -216,10 +225,8 @@ class QuantizedStrategy implements Strategy {
   }
 }
 
-/** The staging one piece in flight goes through. */
-interface Lane {
-  /** The piece's bytes as read from the file. */
-  readonly read: NativeMemory;
+/** What a staging buffer of the ring brings along for the piece it holds. */
+interface LaneExtras {
   /** The CPU workers' FP16 output (the cpu path). */
   readonly fp16: NativeMemory | undefined;
   /** Device memory the quantized bytes are copied to for the kernel (the gpu path). */
@@ -239,10 +246,10 @@ interface Tally {
 
 /**
  * One load, step by step: {@link QuantizedLoad.loadFile} parses a file,
- * allocates its buffer and sends its pieces through `depth` lanes, each piece
- * going read → dequantize → copy on the cpu path, read → copy → kernel on the
- * gpu path, read → copy for a tensor kept as it is; then
- * {@link QuantizedLoad.freeLanes} releases the lanes' staging.
+ * allocates its buffer and streams its pieces through a ring of `depth`
+ * staging buffers, each piece going read → dequantize → copy on the cpu path,
+ * read → copy → kernel on the gpu path, read → copy for a tensor kept as it
+ * is; then {@link QuantizedLoad.freeLanes} releases the staging.
  */
 class QuantizedLoad {
   readonly placements: Placement[] = [];
@@ -256,112 +263,124 @@ class QuantizedLoad {
   readonly #context: LoadContext;
   readonly #dequantizer: Dequantizer;
   readonly #chunkSize: number;
-  readonly #lanes: readonly Lane[];
+  readonly #depth: number;
+  readonly #ring: StagingRing;
+  readonly #extras = new Map<HostStaging, LaneExtras>();
 
-  /** Allocates the lanes' staging (timed as `alloc`). */
+  /** Allocates the ring and each buffer's extras (timed as `alloc`). */
   constructor(context: LoadContext, dequantizer: Dequantizer, chunkSize: number, depth: number) {
     this.#context = context;
     this.#dequantizer = dequantizer;
     this.#chunkSize = chunkSize;
+    this.#depth = depth;
     const cpu = dequantizer.path === "cpu";
-    this.#lanes = context.recorder.time("alloc", () =>
-      Array.from({ length: depth }, () => ({
-        read: NativeMemory.allocate(chunkSize),
-        fp16: cpu ? NativeMemory.allocate(chunkSize * MAX_EXPANSION) : undefined,
-        scratch: cpu ? undefined : context.target.allocate(chunkSize),
-      })), `${depth} × ${chunkSize} B staging`);
+    this.#ring = context.recorder.time("alloc", () => {
+      const ring = StagingRing.allocate(depth, chunkSize, (bytes) => NativeMemory.allocate(bytes));
+      try {
+        for (const memory of ring.buffers) {
+          this.#extras.set(memory, {
+            fp16: cpu ? NativeMemory.allocate(chunkSize * MAX_EXPANSION) : undefined,
+            scratch: cpu ? undefined : context.target.allocate(chunkSize),
+          });
+        }
+      } catch (error) {
+        this.#freeExtras();
+        ring.close();
+        throw error;
+      }
+      return ring;
+    }, `${depth} × ${chunkSize} B staging`);
   }
 
   /** Loads one file: every tensor placed, dequantized ones as FP16. */
-  async loadFile({ path: file, format }: WeightFile): Promise<void> {
+  async loadFile(weightFile: WeightFile): Promise<void> {
     const { target, recorder } = this.#context;
-    using native = recorder.time("open", () => NativeFile.open(file), file);
-    const source = countedSource(nativeFileSource(native));
-    const index = recorder.time("parse", () => format.parse(source), file);
-    this.tally.bytesRead += source.bytesRead;
+    using opened = openForStream(weightFile, recorder);
+    const { path: file, index } = opened;
+    this.tally.bytesRead += opened.headerBytes;
     const { slots, size } = planSlots(index.tensors);
     const buffer = recorder.time("alloc", () => target.allocate(size), file);
     this.buffers.push(buffer);
-    await throughLanes(
-      this.#lanes,
-      piecesOf(slots, this.#chunkSize),
-      (piece, lane) => this.#movePiece(piece, lane, native, buffer, file),
-    );
+    this.tally.bytesRead += await streamRanges({
+      file: opened.file,
+      ranges: piecesOf(slots, this.#chunkSize),
+      depth: this.#depth,
+      staging: this.#ring,
+      recorder,
+      signal: this.#context.signal,
+      sink: (chunk) => this.#sendPiece(chunk, buffer, file),
+    });
     await recorder.timeAsync(target.transferPhase, () => target.synchronize(), file);
     for (const slot of slots) this.placements.push(placementOf(file, slot, buffer));
-    recorder.time("free", () => native.close(), file);
+    opened.close();
   }
 
-  /** Frees every lane's staging (timed as `free`). */
+  /** Frees the ring and its extras (timed as `free`). */
   freeLanes(): void {
-    const { target, recorder } = this.#context;
-    recorder.time("free", () => {
-      for (const lane of this.#lanes) {
-        lane.read.close();
-        lane.fp16?.close();
-        if (lane.scratch !== undefined) target.free(lane.scratch);
-      }
+    this.#context.recorder.time("free", () => {
+      this.#freeExtras();
+      this.#ring.close();
     });
   }
 
-  /** Reads one piece into its lane, then sends it on to the target by its tensor's way. */
-  async #movePiece(
-    piece: Piece,
-    lane: Lane,
-    native: NativeFile,
-    buffer: DeviceBuffer,
-    file: string,
-  ): Promise<void> {
-    await this.#context.recorder.timeAsync(
-      "read",
-      () => native.readIntoAsync(lane.read.pointer(), piece.length, piece.fileOffset),
-      file,
-    );
-    this.tally.bytesRead += piece.length;
+  #freeExtras(): void {
+    for (const extras of this.#extras.values()) {
+      extras.fp16?.close();
+      if (extras.scratch !== undefined) this.#context.target.free(extras.scratch);
+    }
+    this.#extras.clear();
+  }
+
+  /** Sends one piece, read into staging, on to the target by its tensor's way. */
+  async #sendPiece(chunk: Chunk<Piece>, buffer: DeviceBuffer, file: string): Promise<void> {
+    const piece = chunk.range;
+    const extras = this.#extras.get(chunk.staging)!;
     const type = piece.slot.type;
     if (type === undefined) {
-      await this.#copy(buffer, piece.targetOffset, lane.read, piece.length, file);
+      await this.#copy(buffer, piece.targetOffset, chunk.pointer(), piece.length, file);
       return;
     }
     this.tally.quantizedBytes += piece.length;
     this.tally.dequantizedBytes += dequantizedByteLength(type, piece.length);
     if (this.#dequantizer.path === "cpu") {
-      await this.#dequantizeOnCpu(this.#dequantizer.pool, type, piece, lane, buffer, file);
+      await this.#dequantizeOnCpu(this.#dequantizer.pool, type, chunk, extras, buffer, file);
     } else {
-      await this.#dequantizeOnGpu(this.#dequantizer, type, piece, lane, buffer, file);
+      await this.#dequantizeOnGpu(this.#dequantizer, type, chunk, extras, buffer, file);
     }
   }
 
-  /** The cpu path: the workers write FP16 to the lane, which is copied into place. */
+  /** The cpu path: the workers write FP16 to the buffer's extras, which is copied into place. */
   async #dequantizeOnCpu(
     pool: DequantPool,
     type: DequantType,
-    piece: Piece,
-    lane: Lane,
+    chunk: Chunk<Piece>,
+    extras: LaneExtras,
     buffer: DeviceBuffer,
     file: string,
   ): Promise<void> {
-    const fp16 = lane.fp16!; // the cpu path's lanes have it
+    const piece = chunk.range;
+    const fp16 = extras.fp16!; // the cpu path's buffers have it
     await this.#context.recorder.timeAsync(
       "dequant",
-      () => pool.dequantize(type, lane.read.pointer(), piece.length, fp16.pointer()),
+      () => pool.dequantize(type, chunk.pointer(), piece.length, fp16.pointer()),
       file,
     );
     const out = dequantizedByteLength(type, piece.length);
-    await this.#copy(buffer, piece.targetOffset, fp16, out, file);
+    await this.#copy(buffer, piece.targetOffset, fp16.pointer(), out, file);
   }
 
-  /** The gpu path: the quantized bytes go to the lane's scratch, and a kernel writes FP16 into place. */
+  /** The gpu path: the quantized bytes go to the scratch, and a kernel writes FP16 into place. */
   async #dequantizeOnGpu(
     { launcher, module }: { launcher: KernelLauncher; module: KernelModule },
     type: DequantType,
-    piece: Piece,
-    lane: Lane,
+    chunk: Chunk<Piece>,
+    extras: LaneExtras,
     buffer: DeviceBuffer,
     file: string,
   ): Promise<void> {
-    const scratch = lane.scratch!; // the gpu path's lanes have it
-    await this.#copy(scratch, 0, lane.read, piece.length, file);
+    const piece = chunk.range;
+    const scratch = extras.scratch!; // the gpu path's buffers have it
+    await this.#copy(scratch, 0, chunk.pointer(), piece.length, file);
     const blocks = piece.length / DEQUANT_BLOCKS[type].bytes;
     const { threads, grid, block } = launchGeometry(type, blocks);
     await this.#context.recorder.timeAsync(
@@ -376,47 +395,22 @@ class QuantizedLoad {
     );
   }
 
-  /** Copies `length` bytes of `from` to `buffer` at `offset`, timed as the target's transfer. */
+  /** Copies `length` bytes at `from` to `buffer` at `offset`, timed as the target's transfer. */
   async #copy(
     buffer: DeviceBuffer,
     offset: number,
-    from: NativeMemory,
+    from: Deno.PointerObject,
     length: number,
     file: string,
   ): Promise<void> {
     const { target, recorder } = this.#context;
     await recorder.timeAsync(
       target.transferPhase,
-      () => target.copyIn(buffer, offset, from.pointer(), length),
+      () => target.copyIn(buffer, offset, from, length),
       file,
     );
     this.tally.bytesToTarget += length;
   }
-}
-
-/**
- * Runs `step` over `pieces`, one worker per lane, each taking the next piece
- * as it finishes one; after the first failure no piece starts, and it is
- * thrown once every lane is idle.
- */
-async function throughLanes(
-  lanes: readonly Lane[],
-  pieces: readonly Piece[],
-  step: (piece: Piece, lane: Lane) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  await Promise.all(lanes.map(async (lane) => {
-    while (failure === undefined && next < pieces.length) {
-      const piece = pieces[next++]!;
-      try {
-        await step(piece, lane);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  }));
-  if (failure !== undefined) throw failure.error;
 }
 
 /** Where a slot's tensor is, and the transform it went through where it was dequantized. */

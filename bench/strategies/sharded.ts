@@ -19,15 +19,18 @@
  */
 
 import { z } from "zod";
-import { NativeFile } from "../ffi/native_file.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import type { WeightFile } from "../formats/weights.ts";
-import { readChunked } from "../io/chunked_read.ts";
-import { nativeFileSource } from "../io/sources.ts";
+import { StagingRing } from "../io/stream.ts";
+import {
+  openForStream,
+  ringMemoryShortfall,
+  stagingChunk,
+  streamFileToTarget,
+} from "../io/stream_load.ts";
 import type { DeviceBuffer } from "../core/target.ts";
-import { countedSource } from "../io/counted_source.ts";
 import { type StrategyDefinition } from "./strategy.ts";
-import { dataSpan, type LoadContext, type LoadResult, type Placement } from "../core/load.ts";
+import type { LoadContext, LoadResult, Placement } from "../core/load.ts";
 
 /** Concurrent shard readers. @default the number of CPU cores, at most 16 */
 export const SHARDED_READERS = Math.max(1, Math.min(16, navigator.hardwareConcurrency || 1));
@@ -49,63 +52,48 @@ export const sharded: StrategyDefinition<z.infer<typeof options>> = {
   options,
   create: ({ readers, chunkSize, depth }) => ({
     name: "sharded",
+    unsupported: (weights, target) =>
+      ringMemoryShortfall(
+        weights,
+        target,
+        Math.max(1, Math.min(readers, weights.files.length)) * depth,
+        chunkSize,
+      ),
     async load(context: LoadContext): Promise<LoadResult> {
-      const { weights, target, recorder } = context;
+      const { weights, recorder } = context;
       const queue = [...weights.files].sort((a, b) => b.size - a.size);
       const lanes = Math.max(1, Math.min(readers, queue.length));
       const placed = new Map<WeightFile, { buffer: DeviceBuffer; placements: Placement[] }>();
       const perReader: number[] = Array.from({ length: lanes }, () => 0);
       let bytesRead = 0;
       let failure: { error: unknown } | undefined;
-      const staging = recorder.time(
-        "alloc",
-        () =>
-          Array.from(
-            { length: lanes },
-            () => Array.from({ length: depth }, () => NativeMemory.allocate(chunkSize)),
-          ),
-        `${lanes} readers × ${depth} × ${chunkSize} B staging`,
-      );
+      const size = stagingChunk(weights, chunkSize);
+      const rings: StagingRing[] = [];
+      recorder.time("alloc", () => {
+        try {
+          for (let lane = 0; lane < lanes; lane++) {
+            rings.push(StagingRing.allocate(depth, size, (bytes) => NativeMemory.allocate(bytes)));
+          }
+        } catch (error) {
+          for (const ring of rings) ring.close();
+          throw error;
+        }
+      }, `${lanes} readers × ${depth} × ${size} B staging`);
       const reader = async (lane: number) => {
         while (failure === undefined && queue.length > 0) {
           const weightFile = queue.shift()!;
-          const { path, format } = weightFile;
           try {
-            using file = recorder.time("open", () => NativeFile.open(path), path);
-            const source = countedSource(nativeFileSource(file));
-            const index = recorder.time("parse", () => format.parse(source), path);
-            const { begin, end } = dataSpan(index.tensors);
-            const buffer = recorder.time(
-              "alloc",
-              () => target.allocate(Math.max(end - begin, 1)),
-              path,
+            using opened = openForStream(weightFile, recorder);
+            const { buffer, placements, bytesRead: bytes } = await streamFileToTarget(
+              context,
+              opened,
+              rings[lane]!,
+              { chunkSize: size, depth },
             );
-            placed.set(weightFile, {
-              buffer,
-              placements: index.tensors.map((tensor) => ({
-                file: path,
-                tensor,
-                buffer,
-                offset: tensor.offset - begin,
-              })),
-            });
-            const bytes = source.bytesRead + await readChunked(file, begin, end, {
-              chunkSize,
-              depth,
-              buffers: staging[lane]!,
-              recorder,
-              onChunk: (chunk) =>
-                recorder.timeAsync(
-                  target.transferPhase,
-                  () =>
-                    target.copyIn(buffer, chunk.fileOffset - begin, chunk.pointer, chunk.length),
-                  path,
-                ),
-            });
-            await recorder.timeAsync(target.transferPhase, () => target.synchronize(), path);
+            placed.set(weightFile, { buffer, placements });
             perReader[lane] = perReader[lane]! + bytes;
             bytesRead += bytes;
-            recorder.time("free", () => file.close(), path);
+            opened.close();
           } catch (error) {
             failure ??= { error };
           }
@@ -115,7 +103,7 @@ export const sharded: StrategyDefinition<z.infer<typeof options>> = {
         await Promise.all(Array.from({ length: lanes }, (_, lane) => reader(lane)));
       } finally {
         recorder.time("free", () => {
-          for (const ring of staging) for (const memory of ring) memory.close();
+          for (const ring of rings) ring.close();
         });
       }
       if (failure !== undefined) throw failure.error;

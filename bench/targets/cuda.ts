@@ -12,13 +12,16 @@
  * - `deviceAddress` gives a buffer's device address (for cuFile reads), and
  *   `kernels` loads PTX and launches kernels on the NULL stream, after every
  *   copy issued before (for dequantization on the GPU).
- * - `meterLoad` measures each load: device memory before and after
- *   (`cuMemGetInfo_v2`), its timeline and peak (NVML, sampled every 5 ms by a
- *   Worker), the host-to-device copies by CUDA events, and after release it
- *   checks that every byte came back (a leak fails the case).
+ * - `meterLoad` measures each load: device memory before, after, and its
+ *   timeline and peak (sampled every 5 ms by a Worker), all from one source —
+ *   NVML's used memory where NVML opens for the device, else the driver's
+ *   `cuMemGetInfo` — named in the profile, the host-to-device copies by CUDA
+ *   events, and after release it checks that every byte came back (a leak
+ *   fails the case). Where no sample can be taken, the profile says
+ *   "no GPU memory sampling" and why; the case goes on.
  *
- * Every call that needs the context runs on the thread that made it current
- * (the main thread); only waits run elsewhere.
+ * Every call that needs the context runs on a thread where it is current:
+ * the main thread, or the context's wait Worker for waits.
  *
  * @example
  * ```ts
@@ -54,8 +57,8 @@ import {
   PinnedMemory,
 } from "../ffi/cuda.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
-import { Nvml } from "../ffi/nvml.ts";
-import { GpuMemorySampler } from "../gpu/memory_sampler.ts";
+import { Nvml, type NvmlDevice } from "../ffi/nvml.ts";
+import { GpuMemorySampler, type MemorySource, SAMPLE_INTERVAL_MS } from "../gpu/memory_sampler.ts";
 import { formatBytes } from "../util/size.ts";
 import {
   type DeviceBuffer,
@@ -99,8 +102,10 @@ export interface CudaTargetOptions {
       readonly cudaPaths?: readonly string[];
       readonly intervalMs?: number;
     };
-  /** NVML paths for the device's facts (driver version, PCIe link). @default the usual */
+  /** NVML paths for the device's facts (driver version, PCIe link) and memory. @default the usual */
   readonly nvmlPaths?: readonly string[];
+  /** Where device memory in use is read: NVML where it opens, else `cuMemGetInfo`. @default "auto" */
+  readonly memorySource?: MemorySource | "auto";
   /** @default {@link CUDA_STREAMS} */
   readonly streams?: number;
   /** @default {@link DEVICE_LEAK_TOLERANCE} */
@@ -117,7 +122,7 @@ export type CudaAvailability =
   }
   | { readonly available: false; readonly reason: string };
 
-/** Opens the driver and lists its devices; never throws. */
+/** Opens the driver and lists its devices; never throws. The reason names the driver's own answer. */
 export function cudaAvailability(driver: () => CudaDriver = cudaDriver): CudaAvailability {
   let opened: CudaDriver;
   try {
@@ -128,17 +133,71 @@ export function cudaAvailability(driver: () => CudaDriver = cudaDriver): CudaAva
     }
     return { available: false, reason: `the CUDA driver cannot be loaded: ${message(error)}` };
   }
+  const which = driverLabel(opened);
   try {
     const count = opened.deviceCount();
-    if (count === 0) return { available: false, reason: "the CUDA driver reports no device" };
+    if (count === 0) {
+      return { available: false, reason: `the CUDA driver (${which}) reports no device` };
+    }
     const devices = Array.from({ length: count }, (_, i) => opened.device(i));
     return { available: true, driver: opened, version: opened.version(), devices };
   } catch (error) {
     if (error instanceof CudaError && error.code === "CUDA_ERROR_NO_DEVICE") {
-      return { available: false, reason: `the CUDA driver found no device (${error.code})` };
+      return {
+        available: false,
+        reason: `the CUDA driver (${which}) found no GPU: ${error.message}`,
+      };
     }
-    return { available: false, reason: `the CUDA driver did not initialise: ${message(error)}` };
+    return {
+      available: false,
+      reason: `the CUDA driver (${which}) did not initialise: ${message(error)}`,
+    };
   }
+}
+
+/** `CUDA 12.2, /usr/lib/x86_64-linux-gnu/libcuda.so.1`: the driver's version, where it says, and path. */
+function driverLabel(driver: CudaDriver): string {
+  try {
+    const version = driver.version();
+    return `CUDA ${Math.floor(version / 1000)}.${(version % 1000) / 10}, ${driver.path}`;
+  } catch {
+    return driver.path;
+  }
+}
+
+/**
+ * Checks that `cuda:<ordinal>` can be opened here, without opening it: the
+ * driver loads, initialises and has such a device. Returns the driver;
+ * throws {@link InputError} (exit 2) with one line naming the driver's answer.
+ */
+export function checkCudaTarget(ordinal: number, given?: CudaDriver): CudaDriver {
+  const id = `cuda:${ordinal}`;
+  let driver: CudaDriver;
+  try {
+    driver = given ?? cudaDriver();
+  } catch (error) {
+    throw new InputError(
+      `Target "${id}" is not available: no CUDA driver (${CUDA_DRIVER_LIBRARY} not found): ${
+        message(error)
+      }`,
+      { cause: error },
+    );
+  }
+  let count: number;
+  try {
+    count = driver.deviceCount();
+  } catch (error) {
+    throw new InputError(`Target "${id}" is not available: ${message(error)}`, { cause: error });
+  }
+  if (!Number.isSafeInteger(ordinal) || ordinal < 0 || ordinal >= count) {
+    const ids = Array.from({ length: count }, (_, i) => `cuda:${i}`).join(", ");
+    throw new InputError(
+      `Target "${id}" does not exist: this machine has ${count} CUDA device${
+        count === 1 ? "" : "s"
+      }${count > 0 ? ` (${ids})` : ""}`,
+    );
+  }
+  return driver;
 }
 
 interface CudaBuffer extends DeviceBuffer {
@@ -224,6 +283,7 @@ export class CudaTarget implements Target {
   #generation = 0;
   #readback: PinnedMemory | NativeMemory | undefined;
   #sampler: GpuMemorySampler | undefined;
+  readonly #gauge: MemoryGauge;
   #pinnedLive = 0;
   #pinnedPeak = 0;
   #warm = false;
@@ -234,9 +294,11 @@ export class CudaTarget implements Target {
     this.id = `cuda:${context.device.ordinal}`;
     this.#options = options;
     this.#facts = deviceFacts(context, options.nvmlPaths);
+    this.#gauge = memoryGauge(context, options);
     if (options.sampler !== false) {
       const sampler = typeof options.sampler === "object" ? options.sampler : {};
       this.#sampler = GpuMemorySampler.start({
+        source: this.#gauge.source,
         ordinal: context.device.ordinal,
         pciBusId: context.device.pciBusId,
         ...(sampler.intervalMs !== undefined && { intervalMs: sampler.intervalMs }),
@@ -249,6 +311,19 @@ export class CudaTarget implements Target {
     }
   }
 
+  /** Where device memory is read from, and how its samples went, in words for the profile. */
+  get memorySource(): string {
+    const interval = typeof this.#options.sampler === "object"
+      ? this.#options.sampler.intervalMs ?? SAMPLE_INTERVAL_MS
+      : SAMPLE_INTERVAL_MS;
+    const sampling = this.#sampler === undefined
+      ? "; no GPU memory sampling: the sampler is off"
+      : this.#sampler.problem !== undefined
+      ? `; no GPU memory sampling: ${this.#sampler.problem}`
+      : `, sampled every ${interval} ms`;
+    return `${this.#gauge.label}${sampling}`;
+  }
+
   /**
    * Opens `cuda:<ordinal>`: retains the device's primary context on this
    * thread. Throws {@link InputError} (exit 2) where there is no driver, the
@@ -256,38 +331,19 @@ export class CudaTarget implements Target {
    */
   static open(ordinal: number, options: CudaTargetOptions = {}): CudaTarget {
     const id = `cuda:${ordinal}`;
-    let driver: CudaDriver;
-    try {
-      driver = options.driver ?? cudaDriver();
-    } catch (error) {
-      throw new InputError(
-        `Target "${id}" is not available: no CUDA driver (${CUDA_DRIVER_LIBRARY} not found): ${
-          message(error)
-        }`,
-        { cause: error },
-      );
-    }
-    let count: number;
-    try {
-      count = driver.deviceCount();
-    } catch (error) {
-      throw new InputError(`Target "${id}" is not available: ${message(error)}`, { cause: error });
-    }
-    if (!Number.isSafeInteger(ordinal) || ordinal < 0 || ordinal >= count) {
-      const ids = Array.from({ length: count }, (_, i) => `cuda:${i}`).join(", ");
-      throw new InputError(
-        `Target "${id}" does not exist: this machine has ${count} CUDA device${
-          count === 1 ? "" : "s"
-        }${count > 0 ? ` (${ids})` : ""}`,
-      );
-    }
+    const driver = checkCudaTarget(ordinal, options.driver);
     let context: CudaContext;
     try {
       context = CudaContext.retainPrimary(driver, ordinal);
     } catch (error) {
       throw new InputError(`Target "${id}" is not available: ${message(error)}`, { cause: error });
     }
-    return new CudaTarget(context, options);
+    try {
+      return new CudaTarget(context, options);
+    } catch (error) {
+      context.close();
+      throw error;
+    }
   }
 
   /** Loads PTX modules and launches their kernels after every copy issued before (the NULL stream). */
@@ -320,6 +376,11 @@ export class CudaTarget implements Target {
     },
   };
 
+  /** The context of the device's memory, for reads into it from other threads (cuFile). */
+  get deviceContext(): CudaContext {
+    return this.context;
+  }
+
   /** The device address of `buffer` at `offset` (for reads into it by others: cuFile). */
   deviceAddress(buffer: DeviceBuffer, offset: number): bigint {
     return this.#range(buffer, offset, 0).memory.address(offset);
@@ -328,8 +389,9 @@ export class CudaTarget implements Target {
   get info(): TargetInfo {
     return {
       ...this.#facts,
-      memorySampler: this.#sampler?.source ?? "off",
-      waitMode: this.context.driver.waitMode,
+      memorySource: this.memorySource,
+      waitMode: this.context.waitMode,
+      ...(this.context.waitNote === undefined ? {} : { waitNote: this.context.waitNote }),
       streams: this.#streams.length,
       pinnedLiveBytes: this.#pinnedLive,
       pinnedPeakBytes: this.#pinnedPeak,
@@ -515,10 +577,7 @@ export class CudaTarget implements Target {
     this.#generation++;
     const generation = this.#generation;
     this.#timing = { started: false, ends: new Set(), bytes: 0 };
-    const used = () => {
-      const { free, total } = this.context.memoryInfo();
-      return total - free;
-    };
+    const used = () => this.#gauge.read();
     const memoryBeforeBytes = used();
     const liveBefore = this.#buffers.size;
     const originEpoch = performance.timeOrigin + origin;
@@ -532,14 +591,17 @@ export class CudaTarget implements Target {
         return {
           memoryBeforeBytes,
           memoryAfterBytes,
-          peakMemoryBytes: samples.length === 0
-            ? null
-            : Math.max(...samples.map((s) => s.usedBytes)),
+          // one source for all three: the samples, and before and after, which bound the peak too
+          peakMemoryBytes: samples.length === 0 ? null : Math.max(
+            memoryBeforeBytes,
+            memoryAfterBytes,
+            ...samples.map((s) => s.usedBytes),
+          ),
           gpuMemory: samples.map((s) => ({
             t: Math.round((s.epochMs - originEpoch) * 1000) / 1000,
             usedBytes: s.usedBytes,
           })),
-          gpuMemorySource: this.#sampler?.source ?? "off",
+          gpuMemorySource: this.memorySource,
           h2dEventMs: this.#h2dEventMs(),
           h2dBytes: this.#timing.bytes,
         };
@@ -603,6 +665,7 @@ export class CudaTarget implements Target {
     } finally {
       this.#closed = true;
       this.#sampler?.close();
+      this.#gauge.close();
       this.context.close();
     }
   }
@@ -615,9 +678,13 @@ export class CudaTarget implements Target {
     if (this.#closed) throw new Error(`Target ${this.id} used after close()`);
   }
 
-  /** Streams, events, and one tiny copy each way, so no sample pays for the driver's lazy set-up. */
+  /**
+   * Streams, events, one tiny copy each way, and the context's wait Worker
+   * started, so no sample pays for the driver's lazy set-up.
+   */
   #warmUp(): void {
     if (this.#warm) return;
+    this.context.startWaits();
     const count = Math.max(1, this.#options.streams ?? CUDA_STREAMS);
     while (this.#streams.length < count) this.#streams.push(CudaStream.create(this.context));
     for (let i = START_EVENT; i < count; i++) this.#timingEvent(i);
@@ -707,6 +774,49 @@ export class CudaTarget implements Target {
   }
 }
 
+/** Device memory in use, from one source, read the same way before, during and after a load. */
+interface MemoryGauge {
+  readonly source: MemorySource;
+  /** The source in words, with why NVML is not it where NVML was wanted. */
+  readonly label: string;
+  read(): number;
+  close(): void;
+}
+
+/** NVML's used memory of the device where NVML opens and answers for it, else `cuMemGetInfo`. */
+function memoryGauge(context: CudaContext, options: CudaTargetOptions): MemoryGauge {
+  const wanted = options.memorySource ?? "auto";
+  let nvmlProblem = "not asked for";
+  if (wanted !== "cuMemGetInfo") {
+    let nvml: Nvml | undefined;
+    try {
+      nvml = Nvml.open(options.nvmlPaths ? { paths: options.nvmlPaths } : {});
+      const device: NvmlDevice = nvml.deviceByPciBusId(context.device.pciBusId);
+      device.memory();
+      const opened = nvml;
+      return {
+        source: "nvml",
+        label: "nvml (used memory, reserved included)",
+        read: () => device.memory().used,
+        close: () => opened.close(),
+      };
+    } catch (error) {
+      nvml?.close();
+      if (wanted === "nvml") throw error;
+      nvmlProblem = message(error);
+    }
+  }
+  return {
+    source: "cuMemGetInfo",
+    label: `cuMemGetInfo (total − free; NVML: ${nvmlProblem})`,
+    read: () => {
+      const { free, total } = context.memoryInfo();
+      return total - free;
+    },
+    close: () => {},
+  };
+}
+
 /** The facts a profile records about the device, from the driver and, where it opens, NVML. */
 function deviceFacts(
   context: CudaContext,
@@ -735,6 +845,7 @@ function deviceFacts(
     if (link.width !== null) facts.pcieLinkWidth = link.width;
     if (link.maxGeneration !== null) facts.pcieLinkMaxGeneration = link.maxGeneration;
     if (link.maxWidth !== null) facts.pcieLinkMaxWidth = link.maxWidth;
+    if (link.problems.length > 0) facts.nvmlProblems = link.problems.join("; ");
   } catch (error) {
     facts.nvml = `unavailable: ${message(error)}`;
   }

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { InputError } from "../util/errors.ts";
 import { CudaDriver, cudaDriver, CudaError } from "../ffi/cuda.ts";
+import { Nvml, NvmlError } from "../ffi/nvml.ts";
 import { NativeMemory } from "../ffi/native_memory.ts";
 import { openWeights, type WeightSet } from "../formats/weights.ts";
 import { FakeControl, fakeDriver } from "../gpu/_fake_driver.ts";
@@ -234,7 +235,7 @@ testUnless(
     using driver = CudaDriver.open({ paths: [fake.path!] });
     using target = CudaTarget.open(0, fakeOptions(driver));
     target.reserve(64 << 20);
-    assert.equal(await target.sampler!.ready(10_000), true, target.sampler!.source);
+    assert.equal(await target.sampler!.ready(10_000), true, target.sampler!.problem ?? "");
 
     const meter = target.meterLoad(performance.now());
     const staging = target.allocatePinned(8 << 20);
@@ -249,7 +250,10 @@ testUnless(
       `h2d ${loaded.h2dEventMs} ms`,
     );
     assert.ok(loaded.memoryAfterBytes - loaded.memoryBeforeBytes >= 32 << 20);
-    assert.equal(loaded.gpuMemorySource, "nvml");
+    assert.equal(
+      loaded.gpuMemorySource,
+      "nvml (used memory, reserved included), sampled every 2 ms",
+    );
     assert.ok(loaded.gpuMemory.length >= 3, `${loaded.gpuMemory.length} samples`);
     assert.ok(loaded.gpuMemory.every((s) => s.t >= 0));
     assert.ok(loaded.peakMemoryBytes! >= loaded.memoryBeforeBytes + (32 << 20));
@@ -270,6 +274,75 @@ testUnless(
     second.loaded();
     second.released();
     pool.close();
+  },
+);
+
+/** Why NVIDIA's real NVML cannot stand beside the fake driver here: it must fail with "driver not loaded". */
+function realNvmlSkip(): string | undefined {
+  try {
+    Nvml.open().close();
+    return "NVML initialises here (a GPU driver is loaded)";
+  } catch (error) {
+    if (error instanceof NvmlError && error.code === "NVML_ERROR_DRIVER_NOT_LOADED") {
+      return undefined;
+    }
+    return `no NVML library that fails with NVML_ERROR_DRIVER_NOT_LOADED: ${
+      (error as Error).message
+    }`;
+  }
+}
+
+testUnless(
+  fake.skip ?? realNvmlSkip(),
+  "fake cuda beside the real NVML (driver not loaded): memory from cuMemGetInfo, NVML's reason named",
+  async () => {
+    control!.configure();
+    using driver = CudaDriver.open({ paths: [fake.path!] });
+    using target = CudaTarget.open(0, { driver, sampler: { intervalMs: 2 } });
+    target.reserve(64 << 20);
+    assert.equal(await target.sampler!.ready(10_000), true, target.sampler!.problem ?? "");
+    const nvmlError = "nvmlInit_v2 failed: NVML_ERROR_DRIVER_NOT_LOADED: Driver Not Loaded";
+    assert.equal(target.info.nvml, `unavailable: ${nvmlError}`);
+    const meter = target.meterLoad(performance.now());
+    const buffer = target.allocate(32 << 20);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const loaded = meter.loaded();
+    assert.equal(
+      loaded.gpuMemorySource,
+      `cuMemGetInfo (total − free; NVML: ${nvmlError}), sampled every 2 ms`,
+    );
+    assert.equal(loaded.memoryAfterBytes - loaded.memoryBeforeBytes, 32 << 20);
+    assert.equal(loaded.peakMemoryBytes, loaded.memoryAfterBytes);
+    target.free(buffer);
+    meter.released();
+  },
+);
+
+testUnless(
+  fake.skip,
+  "fake cuda: where memory cannot be sampled the profile says why, and the load is measured",
+  async () => {
+    control!.configure();
+    using driver = CudaDriver.open({ paths: [fake.path!] });
+    using target = CudaTarget.open(0, {
+      driver,
+      memorySource: "cuMemGetInfo",
+      sampler: { cudaPaths: ["/nonexistent/libcuda.so.1"] },
+    });
+    target.reserve(64 << 20);
+    assert.equal(await target.sampler!.ready(10_000), false);
+    const meter = target.meterLoad(performance.now());
+    const buffer = target.allocate(4 << 20);
+    const loaded = meter.loaded();
+    assert.match(
+      loaded.gpuMemorySource,
+      /^cuMemGetInfo \(total − free; NVML: not asked for\); no GPU memory sampling: cuMemGetInfo: Cannot open the CUDA driver: tried "\/nonexistent\/libcuda\.so\.1"/,
+    );
+    assert.equal(loaded.peakMemoryBytes, null);
+    assert.deepEqual(loaded.gpuMemory, []);
+    assert.equal(loaded.memoryAfterBytes - loaded.memoryBeforeBytes, 4 << 20);
+    target.free(buffer);
+    meter.released();
   },
 );
 
@@ -428,7 +501,7 @@ testUnless(
       assert.equal(target.pinnedLiveBytes, 0, "pinned staging outlived its strategies");
       const after = target.context.memoryInfo();
       console.log(
-        `  device memory free before ${used.free}, after ${after.free}; sampler ${target.sampler?.source}; waits ${target.context.driver.waitMode}`,
+        `  device memory free before ${used.free}, after ${after.free}; memory ${target.memorySource}; waits ${target.context.waitMode}`,
       );
       assert.ok(used.free - after.free <= 16 << 20, "device memory did not come back");
     });

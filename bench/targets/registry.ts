@@ -6,8 +6,10 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { openTarget, resolveAutoTarget } from "./registry.ts";
+ * import { checkTarget, openTarget, resolveAutoTarget } from "./registry.ts";
  *
+ * checkTarget("host");
+ * assert.throws(() => checkTarget("cuda:99"), /Target "cuda:99" (is not available|does not exist)/);
  * using host = openTarget("host");
  * assert.equal(host.id, "host");
  * const auto = resolveAutoTarget();
@@ -20,7 +22,7 @@
  */
 
 import { InputError } from "../util/errors.ts";
-import { type CudaAvailability, cudaAvailability, CudaTarget } from "./cuda.ts";
+import { checkCudaTarget, type CudaAvailability, cudaAvailability, CudaTarget } from "./cuda.ts";
 import { HostTarget } from "./host.ts";
 import type { Target } from "../core/target.ts";
 
@@ -35,6 +37,21 @@ export function openTarget(id: string): Target {
   if (id === "host") return new HostTarget();
   const cuda = /^cuda:(\d+)$/.exec(id);
   if (cuda) return CudaTarget.open(Number(cuda[1]));
+  throw new InputError(`Unknown target "${id}" (expected host or cuda:N)`);
+}
+
+/**
+ * Checks that `id` names a target this machine can open, without opening it
+ * (a plan, a dry run): `host`, `auto`, or `cuda:N` with a driver that has
+ * device N. Throws {@link InputError} (exit 2) with one line otherwise.
+ */
+export function checkTarget(id: string): void {
+  if (id === "host" || id === "auto") return;
+  const cuda = /^cuda:(\d+)$/.exec(id);
+  if (cuda) {
+    checkCudaTarget(Number(cuda[1]));
+    return;
+  }
   throw new InputError(`Unknown target "${id}" (expected host or cuda:N)`);
 }
 

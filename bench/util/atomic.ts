@@ -1,7 +1,13 @@
 /**
  * Writes a file so that readers see either the old contents or the whole new
  * contents, never a part: write a temporary file beside it, flush it to disk,
- * then rename it over the target.
+ * then rename it over the target. With `createNew` the new name is taken
+ * exclusively (a hard link of the finished temporary file, which fails when
+ * the name exists), so of several writers of one name exactly one wins and
+ * the others get `AlreadyExists`: nothing is ever renamed over another's file.
+ *
+ * A full disk is one {@link EnvironmentError} naming the path and the bytes
+ * it needed; on any failure nothing is left behind.
  *
  * @example
  * ```ts
@@ -11,6 +17,10 @@
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/result.json`, '{"ok":true}');
  * assert.equal(await Deno.readTextFile(`${dir}/result.json`), '{"ok":true}');
+ * await assert.rejects(
+ *   writeFileAtomic(`${dir}/result.json`, "{}", { createNew: true }),
+ *   Deno.errors.AlreadyExists,
+ * );
  * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["result.json"]);
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -19,10 +29,11 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { isNoSpace, noSpaceError } from "./errors.ts";
 
 /** Options for {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** Refuse to replace an existing file. @default false */
+  /** Refuse to replace an existing file (`AlreadyExists`), even one created a moment before. @default false */
   createNew?: boolean;
 }
 
@@ -41,21 +52,29 @@ export async function writeFileAtomic(
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
       await file.syncData();
     }
-    if (options.createNew && (await exists(path))) {
-      throw new Deno.errors.AlreadyExists(`"${path}" already exists`);
-    }
-    await Deno.rename(temporary, path);
+    if (options.createNew) await claimName(temporary, path);
+    else await Deno.rename(temporary, path);
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
+    if (isNoSpace(error)) throw noSpaceError(path, bytes.length, error);
     throw error;
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Gives the finished file `temporary` the name `path` only if no file has it:
+ * a hard link fails atomically on an existing name. Where hard links are
+ * refused (some network and FUSE file systems), the name is reserved with an
+ * exclusive create first, then replaced by the rename.
+ */
+async function claimName(temporary: string, path: string): Promise<void> {
   try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
+    await Deno.link(temporary, path);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists || isNoSpace(error)) throw error;
+    (await Deno.open(path, { write: true, createNew: true, mode: 0o644 })).close();
+    await Deno.rename(temporary, path);
+    return;
   }
+  await Deno.remove(temporary);
 }

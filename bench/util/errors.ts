@@ -1,11 +1,13 @@
 /**
- * The two families of errors weightbench raises.
+ * The families of errors weightbench raises.
  *
  * A {@link UserError} is for the user, not a bug: an {@link InputError} is
  * theirs to fix (a bad flag, a bad scenario, a malformed weight file: exit 2),
- * an {@link InterruptedError} is their Ctrl-C (exit 130). The CLI prints its
- * message as one line. Anything else is a bug or an environment failure: exit
- * 1 with its stack.
+ * an {@link EnvironmentError} is the machine's or the network's (a full disk,
+ * a source unreachable after retries, a driver error: exit 3), an
+ * {@link InterruptedError} is their Ctrl-C or a scheduler's SIGTERM (exit 130,
+ * 143). The CLI prints its message as one line. Anything else is a bug: exit 1
+ * with its stack.
  *
  * Messages follow one style: sentence case, no final period, values quoted,
  * a colon before the detail.
@@ -13,12 +15,18 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { InputError, fileError } from "./errors.ts";
+ * import { EnvironmentError, fileError, InputError, isNoSpace, noSpaceError } from "./errors.ts";
  *
  * const err = fileError("model.safetensors", "header length 9e15 exceeds file size 1048576");
  * assert.ok(err instanceof InputError);
  * assert.ok(err.exitCode === 2);
  * assert.ok(err.message === 'Cannot read "model.safetensors": header length 9e15 exceeds file size 1048576');
+ *
+ * const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+ * assert.ok(isNoSpace(full));
+ * const line = noSpaceError("/profiles/run.json", 1_048_576, full);
+ * assert.ok(line instanceof EnvironmentError && line.exitCode === 3);
+ * assert.ok(line.message.startsWith('Cannot write "/profiles/run.json": no space left on the device'));
  * ```
  *
  * @module
@@ -41,6 +49,51 @@ export class InputError extends UserError {
     super(message, options);
     this.name = "InputError";
   }
+}
+
+/**
+ * The environment failed, not the input and not the code: the disk is full,
+ * a source stayed unreachable after its retries, a driver refused. Exits 3.
+ */
+export class EnvironmentError extends UserError {
+  readonly exitCode: number = 3;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "EnvironmentError";
+  }
+}
+
+/** Whether `error` is (or was caused by) a full disk or quota: `ENOSPC`, `EDQUOT`. */
+export function isNoSpace(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return true;
+    if (
+      /no space left on device|disk quota exceeded|os error 28\b|os error 122\b/i.test(e.message)
+    ) {
+      return true;
+    }
+    e = e.cause;
+  }
+  return false;
+}
+
+/**
+ * The one line for a write that found the disk full: the path, the bytes it
+ * needed and, when known, the bytes free.
+ */
+export function noSpaceError(
+  path: string,
+  neededBytes: number,
+  cause?: unknown,
+  freeBytes?: number,
+): EnvironmentError {
+  const free = freeBytes === undefined ? "" : `, ${freeBytes} free`;
+  return new EnvironmentError(
+    `Cannot write "${path}": no space left on the device (${neededBytes} bytes needed${free})`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

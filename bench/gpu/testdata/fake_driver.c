@@ -1,7 +1,7 @@
 /*
- * A fake CUDA driver and NVML, for tests on machines without a GPU: every
- * symbol bench/ffi/cuda.ts and bench/ffi/nvml.ts bind, with the C signatures
- * of cuda.h and nvml.h, over host memory. It is a test double of the ABI, not
+ * A fake CUDA driver, NVML and cuFile, for tests on machines without a GPU:
+ * every symbol bench/ffi/cuda.ts, nvml.ts and cufile.ts bind, with the C
+ * signatures of cuda.h, nvml.h and cufile.h, over host memory. It is a test double of the ABI, not
  * of the hardware: what it proves is that the TypeScript side passes the
  * right types, keeps its buffers alive, never calls a context-dependent
  * function off the thread that made the context current, and frees what it
@@ -14,13 +14,22 @@
  * device memory is counted in 2 MiB pages; cuGetErrorName knows only some
  * codes (NULL and CUDA_ERROR_INVALID_VALUE for the rest).
  *
+ * cuFile here is its compatibility mode: cuFileRead preads into a bounce
+ * buffer and copies into "device" memory; it wants the context current on
+ * the calling thread (-CU_FILE_CUDA_CONTEXT_MISMATCH without), and refuses
+ * (-1, errno EINVAL) what O_DIRECT refuses: an offset, size or device offset
+ * that is not 4 KiB aligned on a descriptor opened with O_DIRECT.
+ *
  * Knobs (fake_configure): devices, total memory, the status cuInit returns,
- * whether waits on streams and events need a current context, and a delay
- * per queued copy. Without fake_configure, WEIGHTBENCH_FAKE_CUDA_MEMORY sets
+ * how waits on streams and events behave off the thread that called cuInit
+ * (0 as the driver is documented, 1 they need a current context, 2 they fail
+ * with CUDA_ERROR_UNKNOWN), and a delay per queued copy. Without fake_configure, WEIGHTBENCH_FAKE_CUDA_MEMORY sets
  * the memory (bytes), for dry runs of whole scripts through
  * WEIGHTBENCH_LIBCUDA and WEIGHTBENCH_LIBNVML.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +64,10 @@ static int device_count = 1;
 static unsigned long long total_memory = 1ull << 30;
 static int init_status = 0;
 static int waits_need_context = 0;
+static int waits_fail_off_thread = 0;
+static pthread_t init_thread;
+static long cufile_reads = 0;
+static long cufile_buffers = 0;
 static int copy_delay_us = 0;
 static int configured = 0;
 static unsigned long long used_memory = 0;
@@ -70,6 +83,8 @@ struct context {
 };
 static struct context contexts[8];
 static __thread struct context *current = NULL;
+static __thread struct context *pushed[16];
+static __thread int pushed_count = 0;
 
 #define NEED_INIT() \
   if (!initialized) return E_NOT_INITIALIZED
@@ -197,13 +212,13 @@ static void drain_all(void) {
 }
 
 /* ---- control ---- */
-void fake_configure(int devices, unsigned long long memory, int init, int waits_context,
-                    int delay_us) {
+void fake_configure(int devices, unsigned long long memory, int init, int waits, int delay_us) {
   pthread_mutex_lock(&lock);
   device_count = devices;
   total_memory = memory;
   init_status = init;
-  waits_need_context = waits_context;
+  waits_need_context = waits == 1;
+  waits_fail_off_thread = waits == 2;
   copy_delay_us = delay_us;
   initialized = 0;
   configured = 1;
@@ -211,7 +226,8 @@ void fake_configure(int devices, unsigned long long memory, int init, int waits_
 }
 
 /* out[0] used device bytes, [1] pinned bytes, [2] registered bytes, [3] live device
-   allocations, [4] stream-ordered copies done, [5] kernel launches, [6] live streams */
+   allocations, [4] stream-ordered copies done, [5] kernel launches, [6] live streams,
+   [7] cuFile reads done, [8] cuFile buffers registered */
 void fake_stats(unsigned long long *out) {
   pthread_mutex_lock(&lock);
   int live_streams = 0;
@@ -223,6 +239,8 @@ void fake_stats(unsigned long long *out) {
   out[4] = async_copies;
   out[5] = kernel_launches;
   out[6] = live_streams;
+  out[7] = cufile_reads;
+  out[8] = cufile_buffers;
   pthread_mutex_unlock(&lock);
 }
 
@@ -234,6 +252,7 @@ CUresult cuInit(unsigned int flags) {
   if (!configured && memory) total_memory = strtoull(memory, NULL, 10);
   if (init_status) return init_status;
   if (device_count == 0) return E_NO_DEVICE;
+  if (!initialized) init_thread = pthread_self();
   initialized = 1;
   return OK;
 }
@@ -366,6 +385,24 @@ CUresult cuCtxSetCurrent(void *ctx) {
 CUresult cuCtxGetCurrent(void **ctx) {
   NEED_INIT();
   *ctx = current;
+  return OK;
+}
+
+CUresult cuCtxPushCurrent_v2(void *ctx) {
+  NEED_INIT();
+  struct context *c = ctx;
+  if (!c || c < contexts || c >= contexts + 8 || c->retained <= 0) return E_INVALID_CONTEXT;
+  if (pushed_count == 16) return E_OUT_OF_MEMORY;
+  pushed[pushed_count++] = current;
+  current = c;
+  return OK;
+}
+
+CUresult cuCtxPopCurrent_v2(void **ctx) {
+  NEED_INIT();
+  if (pushed_count == 0) return E_INVALID_CONTEXT;
+  if (ctx) *ctx = current;
+  current = pushed[--pushed_count];
   return OK;
 }
 
@@ -619,6 +656,7 @@ CUresult cuStreamDestroy_v2(void *handle) {
 static CUresult wait_check(void) {
   if (!initialized) return E_NOT_INITIALIZED;
   if (waits_need_context && !current) return E_INVALID_CONTEXT;
+  if (waits_fail_off_thread && !pthread_equal(pthread_self(), init_thread)) return 999;
   return OK;
 }
 
@@ -825,6 +863,7 @@ const char *nvmlErrorString(nvmlReturn_t result) {
     case 1: return "Uninitialized";
     case 2: return "Invalid Argument";
     case 3: return "Not Supported";
+    case 4: return "Insufficient Permissions";
     case 7: return "Insufficient Size";
     case 25: return "Argument version mismatch";
     default: return "Unknown Error";
@@ -928,6 +967,7 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(void *device, unsigned int *value) {
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(void *device, unsigned int *value) {
   NVML_NEED_INIT();
   NVML_DEVICE(device);
+  if (index == 1) return 4; /* NVML_ERROR_NO_PERMISSION on device 1: reported, not thrown */
   *value = 5;
   return 0;
 }
@@ -975,4 +1015,168 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(void *device, unsigned int 
   infos[1].computeInstanceId = 0xFFFFFFFFu;
   pthread_mutex_unlock(&lock);
   return 0;
+}
+
+/* ---- cuFile (compatibility mode) ---- */
+typedef struct {
+  int err;
+  CUresult cu_err;
+} CUfileError_t;
+
+#define CUFILE_OK ((CUfileError_t){0, 0})
+#define CU_FILE_CUDA_DRIVER_ERROR 5011
+#define CU_FILE_CUDA_POINTER_INVALID 5012
+#define CU_FILE_CUDA_CONTEXT_MISMATCH 5015
+#define CU_FILE_INVALID_FILE_TYPE 5018
+#define CU_FILE_INVALID_VALUE 5022
+#define CU_FILE_MEMORY_ALREADY_REGISTERED 5023
+#define CU_FILE_MEMORY_NOT_REGISTERED 5024
+#define CU_FILE_HANDLE_NOT_REGISTERED 5027
+
+struct cufile_descr {
+  int type;
+  union {
+    int fd;
+    void *handle;
+  } handle;
+  const void *fs_ops;
+};
+
+struct cufile_handle {
+  int fd;
+  int live;
+};
+static struct cufile_handle cufile_handles[64];
+static struct { char *base; size_t n; } cufile_registered[64];
+static int cufile_open = 0;
+
+CUfileError_t cuFileDriverOpen(void) {
+  if (!initialized) {
+    CUresult r = cuInit(0);
+    if (r) return (CUfileError_t){CU_FILE_CUDA_DRIVER_ERROR, r};
+  }
+  cufile_open = 1;
+  return CUFILE_OK;
+}
+
+/* CUfileDrvProps_t as cufile.h lays it out: nvfs { major, minor, poll_thresh_size,
+   max_direct_io_size, dstatusflags, dcontrolflags }, fflags, ... */
+CUfileError_t cuFileDriverGetProperties(unsigned char *props) {
+  if (!cufile_open) return (CUfileError_t){5001, 0};
+  memset(props, 0, 56);
+  unsigned int zero = 0, compat = 1u << 1;
+  unsigned long long poll = 4, max_io = 16384;
+  memcpy(props + 0, &zero, 4);
+  memcpy(props + 4, &zero, 4);
+  memcpy(props + 8, &poll, 8);
+  memcpy(props + 16, &max_io, 8);
+  memcpy(props + 24, &zero, 4);
+  memcpy(props + 28, &compat, 4);
+  return CUFILE_OK;
+}
+
+CUfileError_t cuFileHandleRegister(void **fh, struct cufile_descr *descr) {
+  if (!cufile_open) return (CUfileError_t){5001, 0};
+  if (!fh || !descr || descr->type != 1) return (CUfileError_t){CU_FILE_INVALID_VALUE, 0};
+  if (fcntl(descr->handle.fd, F_GETFL) < 0) return (CUfileError_t){CU_FILE_INVALID_FILE_TYPE, 0};
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < 64; i++) {
+    if (!cufile_handles[i].live) {
+      cufile_handles[i].live = 1;
+      cufile_handles[i].fd = descr->handle.fd;
+      pthread_mutex_unlock(&lock);
+      *fh = &cufile_handles[i];
+      return CUFILE_OK;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return (CUfileError_t){CU_FILE_INVALID_VALUE, 0};
+}
+
+void cuFileHandleDeregister(void *fh) {
+  struct cufile_handle *h = fh;
+  if (h >= cufile_handles && h < cufile_handles + 64) h->live = 0;
+}
+
+CUfileError_t cuFileBufRegister(const void *base, size_t length, int flags) {
+  (void)flags;
+  if (!current) return (CUfileError_t){CU_FILE_CUDA_DRIVER_ERROR, E_INVALID_CONTEXT};
+  pthread_mutex_lock(&lock);
+  if (!find(base, length, 0)) {
+    pthread_mutex_unlock(&lock);
+    return (CUfileError_t){CU_FILE_CUDA_POINTER_INVALID, 0};
+  }
+  for (int i = 0; i < 64; i++) {
+    if (cufile_registered[i].base == base) {
+      pthread_mutex_unlock(&lock);
+      return (CUfileError_t){CU_FILE_MEMORY_ALREADY_REGISTERED, 0};
+    }
+  }
+  for (int i = 0; i < 64; i++) {
+    if (!cufile_registered[i].base) {
+      cufile_registered[i].base = (char *)base;
+      cufile_registered[i].n = length;
+      cufile_buffers++;
+      pthread_mutex_unlock(&lock);
+      return CUFILE_OK;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return (CUfileError_t){CU_FILE_INVALID_VALUE, 0};
+}
+
+CUfileError_t cuFileBufDeregister(const void *base) {
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < 64; i++) {
+    if (cufile_registered[i].base == base) {
+      cufile_registered[i].base = NULL;
+      cufile_buffers--;
+      pthread_mutex_unlock(&lock);
+      return CUFILE_OK;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return (CUfileError_t){CU_FILE_MEMORY_NOT_REGISTERED, 0};
+}
+
+long cuFileRead(void *fh, void *base, size_t size, long file_offset, long device_offset) {
+  if (!current) return -CU_FILE_CUDA_CONTEXT_MISMATCH;
+  struct cufile_handle *h = fh;
+  if (!(h >= cufile_handles && h < cufile_handles + 64) || !h->live) {
+    return -CU_FILE_HANDLE_NOT_REGISTERED;
+  }
+  char *dst = (char *)base + device_offset;
+  pthread_mutex_lock(&lock);
+  int ok = find(dst, size, 0) != NULL;
+  pthread_mutex_unlock(&lock);
+  if (!ok) return -CU_FILE_CUDA_POINTER_INVALID;
+  int flags = fcntl(h->fd, F_GETFL);
+  if ((flags & O_DIRECT) &&
+      (file_offset % 4096 != 0 || size % 4096 != 0 || device_offset % 4096 != 0)) {
+    errno = EINVAL;
+    return -1;
+  }
+  void *bounce = NULL;
+  if (posix_memalign(&bounce, 4096, size ? size : 4096) != 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  size_t done = 0;
+  while (done < size) {
+    ssize_t got = pread(h->fd, (char *)bounce + done, size - done, file_offset + (long)done);
+    if (got < 0) {
+      int saved = errno;
+      free(bounce);
+      errno = saved;
+      return -1;
+    }
+    if (got == 0) break;
+    done += (size_t)got;
+  }
+  memcpy(dst, bounce, done);
+  free(bounce);
+  pthread_mutex_lock(&lock);
+  cufile_reads++;
+  pthread_mutex_unlock(&lock);
+  return (long)done;
 }
