@@ -203,6 +203,18 @@ export const machineLimitsSchema = z.strictObject({
     cold: z.strictObject({ gbps: rate, blockSize: count, depth: count }).nullable(),
     /** Sequential read from the page cache. */
     warm: z.strictObject({ gbps: rate }),
+    /** Slowest and fastest repeat of the limit itself (the limit is the fastest). */
+    spread: z.strictObject({
+      cold: z.strictObject({ min: rate, max: rate }).nullable(),
+      warm: z.strictObject({ min: rate, max: rate }),
+    }).optional(),
+    /**
+     * What was read: a probe file of `bytes` written for the purpose (the same
+     * whatever is benchmarked), or the weights themselves where the folder
+     * could not take one.
+     */
+    method: z.strictObject({ source: z.enum(["probe file", "weights"]), bytes: bytes })
+      .optional(),
   }),
   /** Large host memory copy. */
   memoryCopyGBps: rate,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatDuration, formatIqr, formatVerified, spreadNote } from "./table.ts";
+import { formatDuration, formatIqr, formatOfLimit, formatVerified, spreadNote } from "./table.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import type { CaseStats } from "../profiles/schema.ts";
 
@@ -90,4 +90,9 @@ export function commit(sha: string | null, dirty: boolean | null): string {
 /** `1 regression`, `2 regressions`: a count and its noun. */
 export function count(n: number, singular: string, plural = `${singular}s`): string {
   return `${n} ${n === 1 ? singular : plural}`;
+}
+
+/** A case's share of its limit: `78%`, `> limit` above it, `—` without one. */
+export function ofLimit(value: { readonly fraction: number } | null | undefined): string {
+  return value ? formatOfLimit(value) : DASH;
 }

@@ -44,7 +44,7 @@ import {
   type TargetProjection,
 } from "../bench/compare/projection.ts";
 import { formatBytes } from "../bench/util/size.ts";
-import { formatDuration } from "./table.ts";
+import { formatDuration, LIMIT_SLACK } from "./table.ts";
 import { wrapText } from "./_wrap.ts";
 
 /** The verdict, advice and projections of one profile. */
@@ -107,9 +107,6 @@ export function listWords(items: readonly string[], most = 3): string {
 
 // ---------------------------------------------------------------------------
 // Verdict
-
-/** A share of the limit above this says the limit was measured low. @default 1.05 */
-export const LIMIT_SLACK = 1.05;
 
 /** One sentence group of the verdict: a cache state of one weights and target. */
 export interface VerdictLine {

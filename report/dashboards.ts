@@ -13,6 +13,11 @@
  *   each completed case in ms; `range` is the 95% interval as text, `extra`
  *   says GB/s, samples, verification and flags (shown in the tooltip).
  *
+ * - **CSV** (`--format csv`, as `hyperfine --export-csv` users expect): one
+ *   row per case, every state, RFC 4180 quoting; times in ms:
+ *   `case,weights,strategy,target,cache,state,samples,median_ms,ci_low_ms,
+ *   ci_high_ms,q1_ms,q3_ms,min_ms,max_ms,cv,gbps,of_limit,limit,verified,message`.
+ *
  * Benchmark names are the case ids (`weights/strategy/target/cache`), the
  * key that matches cases between runs.
  *
@@ -95,4 +100,66 @@ export function renderGab(profile: ProfileView): string {
     entries.push({ name, unit: "ms", value, ...(range === undefined ? {} : { range }), extra });
   }
   return `${JSON.stringify(entries, null, 2)}\n`;
+}
+
+/** The columns of {@link renderCsv}, in order. */
+export const CSV_COLUMNS = [
+  "case",
+  "weights",
+  "strategy",
+  "target",
+  "cache",
+  "state",
+  "samples",
+  "median_ms",
+  "ci_low_ms",
+  "ci_high_ms",
+  "q1_ms",
+  "q3_ms",
+  "min_ms",
+  "max_ms",
+  "cv",
+  "gbps",
+  "of_limit",
+  "limit",
+  "verified",
+  "message",
+] as const;
+
+/** One profile as CSV: a header row and a row per case; empty cells where nothing was measured. */
+export function renderCsv(profile: ProfileView): string {
+  const number = (x: number | null | undefined) =>
+    x === null || x === undefined ? "" : String(Number(x.toPrecision(9)));
+  const rows = profile.cases.map((c) => {
+    const s = c.stats;
+    const interval = s !== null && s.samples >= MIN_SAMPLES_FOR_CI;
+    return [
+      c.id,
+      c.weights,
+      c.strategy,
+      c.target,
+      c.cache,
+      c.state,
+      s === null ? "" : String(s.samples),
+      number(s?.median),
+      interval ? number(s!.ci.low) : "",
+      interval ? number(s!.ci.high) : "",
+      number(s?.q1),
+      number(s?.q3),
+      number(s?.min),
+      number(s?.max),
+      number(s?.cv),
+      number(s?.gbps.median),
+      number(s?.ofLimit?.fraction),
+      s?.ofLimit?.limit ?? "",
+      s === null ? "" : f.verified(s.verified),
+      c.message ?? c.flags.join("; "),
+    ];
+  });
+  return [CSV_COLUMNS, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
+}
+
+/** A field quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }

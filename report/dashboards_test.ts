@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { assertSnapshot } from "../bench/util/testing.ts";
 import { baselineProfile, limitsProfile, sampledProfile } from "./_fixtures.ts";
-import { type BmfMetric, type GabEntry, renderBmf, renderGab } from "./dashboards.ts";
+import {
+  type BmfMetric,
+  CSV_COLUMNS,
+  type GabEntry,
+  renderBmf,
+  renderCsv,
+  renderGab,
+} from "./dashboards.ts";
+import { syntheticProfile } from "../profiles/_synthetic.ts";
 import { buildReport } from "./model.ts";
 import { measuredProfile } from "../bench/compare/_testing.ts";
 
@@ -51,4 +59,24 @@ Deno.test("dashboards: no interval where the samples are too few for one", () =>
   const [entry] = JSON.parse(renderGab(p)) as GabEntry[];
   assert.equal(entry!.range, undefined);
   assert.match(entry!.extra!, /2 samples/);
+});
+
+Deno.test("CSV: a header and a row per case, every state, quoted where it must be", () => {
+  const report = buildReport([{ profile: syntheticProfile() }]);
+  const csv = renderCsv(report.profiles[0]!);
+  assert.ok(csv.endsWith("\r\n"));
+  const lines = csv.trimEnd().split("\r\n");
+  assert.equal(lines[0], CSV_COLUMNS.join(","));
+  assert.equal(lines.length, 1 + report.profiles[0]!.cases.length);
+  const first = lines[1]!.split(",");
+  assert.equal(first[0], "llama-3-8b-512MiB-F16-2shards/full-read/host/cold");
+  assert.equal(first[5], "completed");
+  assert.equal(first[6], "5");
+  assert.ok(Math.abs(Number(first[7]) - report.profiles[0]!.cases[0]!.stats!.median) < 1e-6);
+  assert.match(
+    csv,
+    /,errored,.*,"?Tensor ""w"" differs on host"?\r\n/,
+    "quotes doubled inside quotes",
+  );
+  assert.match(csv, /,skipped,(,){13}not on this target\r\n/, "nothing measured: empty cells");
 });

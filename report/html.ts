@@ -163,8 +163,9 @@ function profileSection(p: ProfileView, index: number, several: boolean): string
   } else {
     parts.push(
       `<h3 id="${id}-phases">Where the time goes</h3>`,
-      `<p class="note">Median time of each phase per strategy, stacked; the black tick is the median load time. ` +
-        `Phases that overlap (streamed strategies) stack past the tick.</p>`,
+      `<p class="note">Median time of each phase per strategy, stacked; the black tick is the median load time. ${
+        h(overlapNote(p))
+      }</p>`,
       chartGrid(p, index, "phases"),
       `<h3 id="${id}-throughput">Throughput</h3>`,
       p.hasLimits
@@ -228,7 +229,7 @@ function summaryRow(c: CaseView, perNode: boolean): string {
   const verified = `<span class="ok">${h(f.verified(s.verified))}</span>`;
   const ofLimit = s.ofLimit
     ? `<span title="${h(`${s.ofLimit.limit}: ${f.gbps(s.ofLimit.limitGBps)} GB/s`)}">${
-      f.percent(s.ofLimit.fraction)
+      f.ofLimit(s.ofLimit)
     }</span>`
     : f.DASH;
   const residency = ` ${f.percent(s.residency)}`;
@@ -523,6 +524,25 @@ ${rows.join("\n")}
 /** A number kept to 6 significant digits, so the embedded JSON stays small and stable. */
 function r(value: number | null | undefined): number | null {
   return value === null || value === undefined ? null : Number(value.toPrecision(6));
+}
+
+/**
+ * Why some stacks pass the tick: the cases whose phases ran at the same time
+ * (readers side by side, chunks read while earlier ones are copied), named
+ * with how far their phases' sum goes past the load's wall time.
+ */
+function overlapNote(p: ProfileView): string {
+  const overlapping = p.cases.flatMap((c) => {
+    const s = c.stats;
+    if (s === null || !(s.median > 0)) return [];
+    const sum = s.phases.filter((ph) => ph.phase !== "verify").reduce((t, ph) => t + ph.median, 0);
+    return sum > s.median * 1.1 ? [`${c.label} (${(sum / s.median).toFixed(1)}×)`] : [];
+  });
+  if (overlapping.length === 0) return "No phases overlap: each stack is the load's own time.";
+  return `Phases that run at the same time — readers side by side, chunks read while earlier ones ` +
+    `are copied — each count their own wall time, so their stack passes the tick: ${
+      overlapping.join(", ")
+    }. The timeline below draws every span of one load on its own lane.`;
 }
 
 /** Lanes of a sample's timeline: one per phase, more where spans of a phase overlap. */

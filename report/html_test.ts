@@ -16,6 +16,8 @@ import { loadAssets } from "./assets.ts";
 import { renderHtml } from "./html.ts";
 import { buildReport } from "./model.ts";
 import type { Profile } from "../profiles/schema.ts";
+import { syntheticProfile } from "../profiles/_synthetic.ts";
+import { caseStats } from "../profiles/case_stats.ts";
 
 /** Stand-ins for chart.js and the drawing script, so snapshots show only the report. */
 const STUB = { chartJs: "/* chart.js */", clientJs: "/* client */" };
@@ -218,4 +220,23 @@ Deno.test("one sample: no interval and no IQR shown, in the table or the charts'
     assert.equal(c.ciLow, null);
     assert.equal(c.gbpsLow, null);
   }
+});
+
+Deno.test("the phase chart names the cases whose phases overlap, and by how much", async () => {
+  const profile = syntheticProfile();
+  const first = profile.cases[0]!;
+  // Reads and copies at the same time, as a streamed load does: each phase spans the whole load.
+  const samples = first.samples.map((s) => ({
+    ...s,
+    spans: [
+      { phase: "read" as const, start: 0, end: s.durationMs },
+      { phase: "copy" as const, start: 0, end: s.durationMs },
+    ],
+  }));
+  const overlapping: Profile = {
+    ...profile,
+    cases: [{ ...first, samples, stats: { ...caseStats(samples)!, ofLimit: null } }],
+  };
+  const html = renderHtml(buildReport([{ profile: overlapping }]), await loadAssets());
+  assert.match(html, /stack passes the tick: full-read · cold \(2\.0×\)/);
 });

@@ -223,7 +223,7 @@ function row(c: CaseView, perNode = false): string {
   }
   return `| ${e(c.label)} |${node} ${f.ms(s.median)} | ${f.ci(s.ci, s.samples)} | ${
     f.gbps(s.gbps.median)
-  } | ${f.percent(s.ofLimit?.fraction ?? null)} | ${f.verified(s.verified)} | ${e(c.cache)} ${
+  } | ${f.ofLimit(s.ofLimit)} | ${f.verified(s.verified)} | ${e(c.cache)} ${
     f.percent(s.residency)
   } | ${e(c.flags.join("; "))} |`;
 }

@@ -21,7 +21,7 @@
  */
 
 export { type Assets, loadAssets } from "./assets.ts";
-export { renderBmf, renderGab } from "./dashboards.ts";
+export { renderBmf, renderCsv, renderGab } from "./dashboards.ts";
 export { type HtmlOptions, renderHtml } from "./html.ts";
 export { renderMarkdown } from "./markdown.ts";
 export {

@@ -44,6 +44,7 @@ import { commit, DASH, dateTime, gbps } from "./_format.ts";
 import { partialRunText } from "./_partial.ts";
 import { type Answer, answerOf } from "./answer.ts";
 import type { ModelSize } from "../bench/compare/projection.ts";
+import { ABOVE_LIMIT_NOTE, LIMIT_SLACK } from "./table.ts";
 
 /**
  * A sample of GPU memory in use during a load, as a CUDA target records it:
@@ -506,6 +507,7 @@ function caseView(c: ProfileCase, nodeLabels: readonly string[]): RawCase {
     if (stats.outliers > 0) {
       flags.push(`${stats.outliers} outlier${stats.outliers === 1 ? "" : "s"}`);
     }
+    if (stats.ofLimit && stats.ofLimit.fraction > LIMIT_SLACK) flags.push(ABOVE_LIMIT_NOTE);
     if (stats.cacheEstablished < stats.samples) {
       flags.push(
         `${c.cache} not established in ${stats.samples - stats.cacheEstablished}/${stats.samples}`,

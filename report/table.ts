@@ -110,14 +110,24 @@ export function renderLimits(profile: Profile): string {
   if (!limits) {
     return "limits: not measured (deno task probe --path DIR rates results against this machine)";
   }
+  const { spread, method } = limits.storage;
+  const range = (r: { min: number; max: number } | null | undefined) =>
+    r && r.min < r.max ? `, ${r.min.toFixed(2)}–${r.max.toFixed(2)}` : "";
   const cold = limits.storage.cold
     ? `storage ${limits.storage.cold.gbps.toFixed(2)} GB/s (O_DIRECT, ${
       formatBytes(limits.storage.cold.blockSize)
-    } × ${limits.storage.cold.depth})`
+    } × ${limits.storage.cold.depth}${range(spread?.cold)})`
     : "storage: O_DIRECT refused";
-  return `limits: ${cold}, page cache ${limits.storage.warm.gbps.toFixed(2)} GB/s, memory copy ${
-    limits.memoryCopyGBps.toFixed(1)
-  } GB/s (measured ${limits.measuredAt.slice(0, 10)})`;
+  const how = method === undefined
+    ? ""
+    : `, reading ${method.source === "probe file" ? "a probe file" : "the weights"} of ${
+      formatBytes(method.bytes)
+    }`;
+  return `limits: ${cold}, page cache ${limits.storage.warm.gbps.toFixed(2)} GB/s${
+    spread ? ` (${range(spread.warm).slice(2) || "steady"})` : ""
+  }, memory copy ${limits.memoryCopyGBps.toFixed(1)} GB/s (measured ${
+    limits.measuredAt.slice(0, 10)
+  }${how})`;
 }
 
 /**
@@ -178,6 +188,18 @@ function unmeasuredRow(
   }];
 }
 
+/** A share of the limit above this says the limit was measured low, not that the case beat it. @default 1.05 */
+export const LIMIT_SLACK = 1.05;
+/** What a case above its limit says instead of a share over 100%. */
+export const ABOVE_LIMIT_NOTE =
+  "exceeds the measured limit: limit probably low (deno task probe measures again)";
+
+/** `78%` of the limit, `> limit` above it (never `130%`), `—` without one. */
+export function formatOfLimit(ofLimit: { readonly fraction: number } | null | undefined): string {
+  if (!ofLimit) return "—";
+  return ofLimit.fraction > LIMIT_SLACK ? "> limit" : `${Math.round(ofLimit.fraction * 100)}%`;
+}
+
 /** A case of the default table: median ± CI, GB/s, share of limit, and one status cell. */
 function row(label: string, c: ProfileCase, s: CaseStats, color: boolean): Table.Cell[] {
   const d = s.durationMs;
@@ -190,7 +212,7 @@ function row(label: string, c: ProfileCase, s: CaseStats, color: boolean): Table
     fitCell(label, COLUMNS[0][1] - 2),
     formatMedianCi(d.median, d.ci, s.samples),
     s.throughputGBps.median.toFixed(2),
-    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%` : "—",
+    formatOfLimit(s.ofLimit),
     status,
   ];
 }
@@ -205,7 +227,7 @@ function wideRow(label: string, c: ProfileCase, s: CaseStats, color: boolean): T
     formatDuration(d.median),
     formatIqr(d.iqr, s.samples),
     s.throughputGBps.median.toFixed(2),
-    s.ofLimit ? `${Math.round(s.ofLimit.fraction * 100)}%\n${s.ofLimit.limit}` : "—",
+    s.ofLimit ? `${formatOfLimit(s.ofLimit)}\n${s.ofLimit.limit}` : "—",
     phases,
     s.peakRssBytes === null
       ? "unknown"
@@ -232,6 +254,9 @@ function notesOf(c: ProfileCase, s: CaseStats, color: boolean): string[] {
   const notes: string[] = strategyNotes(c.samples.filter((sample) => !sample.warmup).at(-1));
   const waited = waitNote(c.samples.filter((sample) => !sample.warmup));
   if (waited !== undefined) notes.push(waited);
+  if (s.ofLimit && s.ofLimit.fraction > LIMIT_SLACK) {
+    notes.push(paint(ABOVE_LIMIT_NOTE, "yellow", color));
+  }
   if (d.noisy) {
     notes.push(
       paint(`noisy (CV ${(d.cv * 100).toFixed(0)}% > ${NOISY_CV * 100}%)`, "yellow", color),

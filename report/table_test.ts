@@ -3,7 +3,7 @@ import { syntheticProfile } from "../profiles/_synthetic.ts";
 import { limitFor } from "../profiles/limits.ts";
 import { assertSnapshot } from "../bench/util/testing.ts";
 import { measuredProfile } from "../bench/compare/_testing.ts";
-import { formatDuration, renderHeading, renderTable, TABLE_WIDTH } from "./table.ts";
+import { formatDuration, formatOfLimit, renderHeading, renderTable, TABLE_WIDTH } from "./table.ts";
 
 /** Each row of a cli-table3 table as its cells, the lines of wrapped cells joined by spaces. */
 function rows(text: string): string[][] {
@@ -211,4 +211,24 @@ Deno.test("strategies' own facts appear as notes: bytes by tier, dequantization 
   assert.match(notes, /512\.00 MiB from source, 0 B from staging/);
   assert.match(notes, /dequantized on cpu/);
   assert.match(notes, /2 readers had work/);
+});
+
+Deno.test("a case above its measured limit says the limit looks low, never 130%", () => {
+  const profile = syntheticProfile();
+  const limit = { fraction: 1.3, limit: "page cache", limitGBps: 5 };
+  const above = {
+    ...profile,
+    cases: profile.cases.map((c, i) =>
+      i === 1 && c.stats ? { ...c, stats: { ...c.stats, ofLimit: limit } } : c
+    ),
+  };
+  for (const wide of [false, true]) {
+    const text = renderTable(above, { wide });
+    assert.doesNotMatch(text, /130%/);
+    assert.match(text, /> limit/);
+    assert.match(text, /exceeds the measured/);
+  }
+  assert.equal(formatOfLimit({ fraction: 0.78 }), "78%");
+  assert.equal(formatOfLimit({ fraction: 1.04 }), "104%", "within the limit's own noise");
+  assert.equal(formatOfLimit(null), "—");
 });

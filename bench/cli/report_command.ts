@@ -1,5 +1,5 @@
 /**
- * `weightbench report PROFILE... [-o FILE] [--format html|markdown|bmf|gab]`
+ * `weightbench report PROFILE... [-o FILE] [--format html|markdown|bmf|gab|csv]`
  * and `weightbench report --index DIR [-o OUTDIR]`: reports of profiles.
  *
  * HTML (the default) is one self-contained page, written atomically to `-o`
@@ -21,14 +21,14 @@ import { readProfile } from "../../profiles/files.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { formatBytes } from "../util/size.ts";
 import { loadAssets } from "../../report/assets.ts";
-import { renderBmf, renderGab } from "../../report/dashboards.ts";
+import { renderBmf, renderCsv, renderGab } from "../../report/dashboards.ts";
 import { renderHtml } from "../../report/html.ts";
 import { renderMarkdown } from "../../report/markdown.ts";
 import { buildReport, type ReportInput } from "../../report/model.ts";
 import { renderIndex } from "../../report/site.ts";
 import { parseFlags } from "./args.ts";
 
-const HELP = `Usage: deno task report PROFILE... [-o FILE] [--format html|markdown|bmf|gab]
+const HELP = `Usage: deno task report PROFILE... [-o FILE] [--format html|markdown|bmf|gab|csv]
        deno task report --index DIR [-o OUTDIR]
 
 Builds a report from weightbench profiles. With several profiles, each case is
@@ -36,11 +36,12 @@ compared with the same case (by id) in the first profile.
 
 Options:
   -o, --output PATH   where to write (HTML default: next to the first profile;
-                      markdown, bmf and gab default: stdout)
+                      markdown, bmf, gab and csv default: stdout)
   --format FORMAT     html (default): a self-contained page with charts
                       markdown: a summary for CI step summaries and PR comments
                       bmf: Bencher Metric Format JSON (one profile)
                       gab: github-action-benchmark customSmallerIsBetter JSON (one profile)
+                      csv: one row per case, times in ms, as hyperfine exports (one profile)
   --index DIR         a site for a folder of profiles: index.html with trends,
                       and one page per run (written to DIR, or to -o OUTDIR)
   -h, --help          show this help
@@ -53,7 +54,7 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const FORMATS = ["html", "markdown", "bmf", "gab"] as const;
+const FORMATS = ["html", "markdown", "bmf", "gab", "csv"] as const;
 type Format = typeof FORMATS[number];
 
 /** Runs the command; returns the exit code. */
@@ -78,9 +79,9 @@ export async function reportCommand(args: readonly string[]): Promise<number> {
       "Missing PROFILE: report takes one or more profile files (or --index DIR)",
     );
   }
-  if ((format === "bmf" || format === "gab") && positionals.length > 1) {
+  if ((format === "bmf" || format === "gab" || format === "csv") && positionals.length > 1) {
     throw new InputError(
-      `--format ${format} takes one profile, got ${positionals.length}: dashboards keep one run per upload`,
+      `--format ${format} takes one profile, got ${positionals.length}: one run per file, as dashboards take them`,
     );
   }
   const inputs: ReportInput[] = [];
@@ -101,6 +102,8 @@ export async function reportCommand(args: readonly string[]): Promise<number> {
     ? renderMarkdown(report)
     : format === "bmf"
     ? renderBmf(report.profiles[0]!)
+    : format === "csv"
+    ? renderCsv(report.profiles[0]!)
     : renderGab(report.profiles[0]!);
   if (output === undefined) {
     await Deno.stdout.write(new TextEncoder().encode(text));

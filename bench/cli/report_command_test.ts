@@ -96,7 +96,7 @@ Deno.test("report: bad input is one clear error", async () => {
       [[join(dir, "nope.json")], /Cannot read profile ".*nope\.json"/],
       [
         [a, "--format", "pdf"],
-        /^Invalid --format "pdf": expected one of html, markdown, bmf, gab$/,
+        /^Invalid --format "pdf": expected one of html, markdown, bmf, gab, csv$/,
       ],
       [[a, b, "--format", "bmf"], /^--format bmf takes one profile, got 2/],
       [[a, "-o", a], /^Refusing to write the report over the profile/],
@@ -157,12 +157,17 @@ Deno.test("report: markdown goes to stdout; bad input exits 2 with one line (thr
     const ok = await spawn([a, b, "--format", "markdown"]);
     assert.equal(ok.code, 0, decoder.decode(ok.stderr));
     assert.match(decoder.decode(ok.stdout), /^## weightbench: 2 profiles compared\n/);
+    const csv = await spawn([a, "--format", "csv"]);
+    assert.equal(csv.code, 0, decoder.decode(csv.stderr));
+    const lines = decoder.decode(csv.stdout).trimEnd().split("\r\n");
+    assert.match(lines[0]!, /^case,weights,strategy,target,cache,state,samples,median_ms,/);
+    assert.ok(lines.length > 1, "a row per case");
     const bad = await spawn([a, "--format", "pdf"]);
     assert.equal(bad.code, 2);
     assert.equal(decoder.decode(bad.stdout), "");
     assert.equal(
       decoder.decode(bad.stderr),
-      'error: Invalid --format "pdf": expected one of html, markdown, bmf, gab\n',
+      'error: Invalid --format "pdf": expected one of html, markdown, bmf, gab, csv\n',
     );
   });
 });

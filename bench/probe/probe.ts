@@ -59,6 +59,8 @@ export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> 
     const files = options.files && options.files.length > 0
       ? options.files
       : [probeFile = await writeProbeFile(options)];
+    let bytesRead = 0;
+    for (const file of files) bytesRead += (await Deno.stat(file)).size;
     const cold = await probeCold(files, {
       ...options,
       onTrial: (done, total, trial) => options.onStep?.({ step: "cold", done, total, trial }),
@@ -77,7 +79,9 @@ export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> 
       storage: {
         path: await Deno.realPath(options.path),
         cold: cold && { gbps: cold.gbps, blockSize: cold.blockSize, depth: cold.depth },
-        warm: { gbps: warm },
+        warm: { gbps: warm.gbps },
+        spread: { cold: cold?.spread ?? null, warm: warm.spread },
+        method: { source: probeFile === undefined ? "weights" : "probe file", bytes: bytesRead },
       },
       memoryCopyGBps,
       ...(devices.length === 0 && options.devices !== false
@@ -140,8 +144,14 @@ export const AUTO_PROBE_MIN_BYTES = PROBE_FILE_MIN_BYTES;
 
 /**
  * The limits of the storage holding `files`: cached ones when there are any,
- * else a probe that reads `files` themselves (no write needed), cached for
- * next time. Undefined when the files are too small to measure anything.
+ * else a probe, cached for next time. The probe measures the same way
+ * whatever is being benchmarked: it writes its own file of
+ * {@link PROBE_FILE_BYTES} beside the weights (less only where free space is
+ * short), so a small scenario run first does not leave a limit measured on
+ * 64 MiB for every later run. Where the folder takes no file (read-only), it
+ * reads the weights themselves and says so in the limits' `method`. Weights
+ * under {@link AUTO_PROBE_MIN_BYTES} (test files) are not worth a probe:
+ * undefined.
  */
 export async function limitsForFiles(
   files: readonly string[],
@@ -149,6 +159,8 @@ export async function limitsForFiles(
     readonly onStep?: (step: ProbeStep) => void;
     readonly signal?: AbortSignal;
     readonly dir?: string;
+    /** Size of the probe file. @default {@link PROBE_FILE_BYTES}, or a quarter of the free space */
+    readonly probeFileBytes?: number;
   } = {},
 ): Promise<{ limits: MachineLimits; cached: boolean } | undefined> {
   if (files.length === 0) return undefined;
@@ -158,12 +170,20 @@ export async function limitsForFiles(
   let size = 0;
   for (const file of files) size += (await Deno.stat(file)).size;
   if (size < AUTO_PROBE_MIN_BYTES) return undefined;
-  const { limits } = await probeMachine({
+  const common = {
     path,
-    files,
+    ...(options.probeFileBytes === undefined ? {} : { probeFileBytes: options.probeFileBytes }),
     ...(options.onStep && { onStep: options.onStep }),
     ...(options.signal && { signal: options.signal }),
-  });
+  };
+  let limits: MachineLimits;
+  try {
+    ({ limits } = await probeMachine(common));
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    // No room or no write access beside the weights: read the weights instead, and say so.
+    ({ limits } = await probeMachine({ ...common, files }));
+  }
   await writeCachedLimits(limits, options.dir);
   return { limits, cached: false };
 }
