@@ -41,7 +41,7 @@ Options:
   --target T             host | cuda:N | auto (default: the scenario's)
   --cache STATE          cold | warm | both
   --runs N|auto          timed samples per case; auto: until each median is known
-                         within 3% (5 to 30 samples, about 4 s a case)
+                         within 3% (5 to 30 samples, at most about 10 s a case)
   --warmup N             untimed loads per case before the timed ones
   --out DIR              folder for the profile (default: profiles/runs)
   --dry-run              check the inputs, list the planned cases and run nothing

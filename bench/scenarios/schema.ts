@@ -114,8 +114,8 @@ export const DEFAULT_SAMPLING: Sampling = {
   maxRuns: 30,
   /** @default 0.03 */
   ciTarget: 0.03,
-  /** @default 4000 */
-  budgetMs: 4000,
+  /** Enough on a noisy 2-core machine for a profile compared with itself to come out unchanged. @default 10000 */
+  budgetMs: 10000,
 };
 
 /** A scenario as a user writes it; every field but `name` and `weights` has a default. */
