@@ -47,6 +47,7 @@
  * @module
  */
 
+import { binomialDistribution } from "simple-statistics";
 import type { Profile, ProfileCase } from "../../profiles/schema.ts";
 import { InputError } from "../util/errors.ts";
 import {
@@ -225,6 +226,8 @@ export function compareProfiles(
       currNodes: nodeNames(current),
     })
   );
+  const together = movedTogether(cases, threshold);
+  if (together !== undefined) warnings.push(together);
   const counts = {
     regression: 0,
     improvement: 0,
@@ -292,6 +295,43 @@ function mergedWarnings(name: string, profile: Profile): string[] {
     out.push(`The ${name} profile was merged without ${profile.merged.missing.join(", ")}`);
   }
   return out;
+}
+
+/** Sign-test significance below which cases moving the same way count as moving together. */
+const MOVED_TOGETHER_ALPHA = 0.01;
+
+/**
+ * A warning when the cases moved the same way, more than chance allows (a
+ * two-sided sign test over the compared cases, p < 0.01) and by more than the
+ * threshold at their median: a shift that every strategy shares comes more
+ * often from the machine (other load, clocks, neighbours on a shared host) or
+ * from what all strategies share than from one strategy's code, and the gate
+ * alone cannot tell which.
+ */
+export function movedTogether(
+  cases: readonly CaseComparison[],
+  threshold: number,
+): string | undefined {
+  const ratios = cases.flatMap((c) => (c.result ? [c.result.ratio] : []));
+  const slower = ratios.filter((r) => r > 1).length;
+  const faster = ratios.filter((r) => r < 1).length;
+  if (signTestP(slower, faster) >= MOVED_TOGETHER_ALPHA) return undefined;
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  if (median <= 1 + threshold && median >= 1 / (1 + threshold)) return undefined;
+  const [same, way] = slower > faster ? [slower, "slower"] : [faster, "faster"];
+  const change = `${median > 1 ? "+" : "−"}${(Math.abs(median - 1) * 100).toFixed(1)}%`;
+  return `${same} of ${ratios.length} cases are ${way} (median ${change}): a shift every strategy shares is more often the machine (other load, clocks, neighbours) or what all strategies share than one strategy's code; check the load during both runs, or measure both again on a quiet machine`;
+}
+
+/** Two-sided sign test: how likely `a` against `b` (or more lopsided) is, were either way as likely. */
+function signTestP(a: number, b: number): number {
+  const n = a + b;
+  if (n === 0) return 1;
+  const pmf = binomialDistribution(n, 0.5) ?? [];
+  let tail = 0;
+  for (let k = Math.max(a, b); k <= n; k++) tail += pmf[k] ?? 0;
+  return Math.min(1, 2 * tail);
 }
 
 function hasLimits(profile: Profile): boolean {

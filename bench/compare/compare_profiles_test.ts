@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { syntheticProfile } from "../../profiles/_synthetic.ts";
 import { InputError } from "../util/errors.ts";
-import { compareProfiles } from "./compare_profiles.ts";
+import { type CaseComparison, compareProfiles, movedTogether } from "./compare_profiles.ts";
 import { variantProfile } from "./_testing.ts";
 
 const slowFullReadCold = (factor: number) =>
@@ -199,5 +199,51 @@ Deno.test("cases of one id but a different cache state or strategy are never com
   assert.match(
     byStrategy.reason,
     /^not comparable: the baseline's case uses \S+, the current one mmap$/,
+  );
+});
+
+Deno.test("cases that all moved one way beyond the threshold are flagged as a shift they share", () => {
+  const rows = (ratios: number[]) =>
+    ratios.map((ratio) => ({ result: { ratio } }) as unknown as CaseComparison);
+  // 16 of 18 slower, median +10%: a sign test puts that at p ≈ 0.001.
+  const drift = [
+    1.08,
+    1.09,
+    1.11,
+    1.23,
+    1.1,
+    1.17,
+    1.06,
+    0.99,
+    1.03,
+    1.13,
+    1.09,
+    1.08,
+    1.12,
+    1.22,
+    0.999,
+    1.04,
+    1.14,
+    1.14,
+  ];
+  assert.match(
+    movedTogether(rows(drift), 0.05) ?? "",
+    /^16 of 18 cases are slower \(median \+10\.0%\)/,
+  );
+  assert.match(
+    movedTogether(rows(drift.map((r) => 1 / r)), 0.05) ?? "",
+    /^16 of 18 cases are faster/,
+  );
+  // Four of four is what chance gives one time in eight: no warning.
+  assert.equal(movedTogether(rows([1.2, 1.2, 1.2, 1.2]), 0.05), undefined);
+  // All one way, but within the threshold: no warning.
+  assert.equal(movedTogether(rows(drift.map((r) => 1 + (r - 1) / 4)), 0.05), undefined);
+  // Half each way: no warning, whatever the sizes.
+  assert.equal(movedTogether(rows([1.5, 0.6, 1.5, 0.6, 1.5, 0.6, 1.5, 0.6]), 0.05), undefined);
+  // One case slower among steady ones is the gate's business, not a shift.
+  const one = compareProfiles(syntheticProfile(), slowFullReadCold(1.5));
+  assert.ok(
+    !one.warnings.some((w) => /cases are (slower|faster)/.test(w)),
+    one.warnings.join("\n"),
   );
 });

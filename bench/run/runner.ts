@@ -253,14 +253,18 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
           entry.error = error instanceof Error ? error.message : String(error);
           if (error instanceof EnvironmentError) entry.environmentFailed = true;
           entry.target.freeAll();
-          total -= rounds - round - 1;
         }
         if (!warmup) entry.sampledMs += performance.now() - sampleStart;
         if (options.sampling && entry.error === undefined && enough(entry, options.sampling)) {
           entry.settled = true;
-          total -= rounds - round - 1;
         }
         done++;
+        // Cases after this one in the round still take this round's sample.
+        const here = active.indexOf(entry);
+        total = done + active.reduce(
+          (sum, a, i) => sum + samplesLeft(a, rounds - round - (i > here ? 0 : 1), options),
+          0,
+        );
         options.onEvent?.({ kind: "sample", done, total, caseId: entry.case.id, warmup });
         await options.onSample?.(result("running"));
       }
@@ -271,6 +275,27 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
   }
+}
+
+/**
+ * The samples a case is still expected to take in its `rounds` left: none
+ * once it failed or settled; with sampling, no more than its time budget
+ * allows at the pace of its samples so far, so that the estimate of the time
+ * left follows what sampling will do rather than its `maxRuns`.
+ */
+function samplesLeft(
+  entry: ActiveCase,
+  rounds: number,
+  options: { readonly sampling?: Sampling | null; readonly warmup: number },
+): number {
+  if (entry.error !== undefined || entry.settled || rounds <= 0) return 0;
+  const sampling = options.sampling;
+  const timed = entry.samples.filter((s) => !s.warmup).length;
+  if (!sampling || timed === 0) return rounds;
+  const paceMs = entry.sampledMs / timed;
+  const inBudget = Math.ceil(Math.max(0, sampling.budgetMs - entry.sampledMs) / paceMs);
+  const warmupsLeft = Math.max(0, options.warmup - (entry.samples.length - timed));
+  return Math.min(rounds, warmupsLeft + Math.max(sampling.minRuns - timed, inBudget));
 }
 
 /**

@@ -305,6 +305,7 @@ Deno.test("runCases: sampling stops a steady case early and a noisy one at its b
     const { cases } = plan({ weights: [dir], strategies: ["full-read", "mmap"], cache: ["warm"] });
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     let jitter = 0;
+    const totals: [number, number][] = [];
     const strategies = {
       // Every load takes 40 ms more: a median known within 10% after the minimum.
       "full-read": wrapped("full-read", {}),
@@ -331,6 +332,9 @@ Deno.test("runCases: sampling stops a steady case early and a noisy one at its b
         runs: 40,
         warmup: 0,
         sampling: { minRuns: 4, maxRuns: 40, ciTarget: 0.1, budgetMs: 600 },
+        onEvent: (event) => {
+          if (event.kind === "sample") totals.push([event.done, event.total]);
+        },
         strategies: {
           "full-read": slowed(strategies["full-read"], () => 40),
           mmap: slowed(strategies.mmap, () => (jitter++ % 2 === 0 ? 10 : 60)),
@@ -341,5 +345,9 @@ Deno.test("runCases: sampling stops a steady case early and a noisy one at its b
     assert.ok(steady! >= 4 && steady! < 10, `the steady case took ${steady} samples`);
     assert.ok(noisy! > steady! && noisy! < 40, `the noisy case took ${noisy} samples`);
     assert.equal(result.state, "complete");
+    // The expected total follows the budget, not the 80 samples that maxRuns allows, and ends true.
+    assert.ok(totals.every(([done, total]) => done <= total), JSON.stringify(totals));
+    assert.ok(totals[4]![1] < 40, `after a few samples ${totals[4]![1]} expected`);
+    assert.deepEqual(totals.at(-1), [steady! + noisy!, steady! + noisy!]);
   });
 });
