@@ -223,15 +223,19 @@ export async function runWithProgress(
         if (event.kind === "probe") {
           progress.stop();
           if (!probing && !json) {
-            console.error(
-              "measuring this machine's limits once, to rate the results (about 15 s; cached after)",
-            );
+            console.error("measuring this machine's limits (about 15 s)");
           }
           probing = true;
           probeProgress.update(event.step);
         } else if (event.kind === "limits") {
           probeProgress.stop();
-          if (event.outcome === "measured") {
+          if (event.outcome === "to-measure") {
+            if (!json) {
+              console.error(
+                "first run on this storage: after the samples, its limits are measured once to rate the results (about 15 s; cached after)",
+              );
+            }
+          } else if (event.outcome === "measured") {
             console.error("measured this machine's limits once (deno task probe measures again)");
           } else if (event.outcome === "too-small") {
             console.error(

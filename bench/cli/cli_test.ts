@@ -20,6 +20,7 @@ import { basename, dirname, join } from "node:path";
 import { readProfile } from "../../profiles/files.ts";
 import { SCHEMA_VERSION } from "../../profiles/schema.ts";
 import { strategyNames } from "../strategies/registry.ts";
+import { generateFixture } from "../../fixtures/generate.ts";
 
 /** The rows of a cli-table3 table, cells trimmed (wrapped lines are rows with an empty first cell). */
 function tableRows(text: string): string[][] {
@@ -621,6 +622,66 @@ for (
     }
   });
 }
+
+Deno.test("bench: a first run on a storage says before its first sample that it will probe it", async () => {
+  await using dir = await tempDir();
+  const weights = join(dir.path, "model");
+  await generateFixture(
+    { layout: "llama-3.2-1b", size: 64 << 20, dtype: "F16", shards: 1 },
+    weights,
+  );
+  const limits = join(dir.path, "limits");
+  await Deno.mkdir(limits);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...taskFlags("bench"),
+      "bench/main.ts",
+      "bench",
+      "--weights",
+      weights,
+      "--strategy",
+      "mmap",
+      "--cache",
+      "warm",
+      "--runs",
+      "3000",
+      "--warmup",
+      "0",
+      "--out",
+      join(dir.path, "out"),
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", WEIGHTBENCH_LIMITS: limits },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  // The journal is written after the first sample: by then the announcement must be out.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const profiles = (await listTree(join(dir.path, "out")).catch(() => [])).filter((n) =>
+      n.endsWith(".json")
+    );
+    if (profiles.length > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill("SIGINT");
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const result = await output;
+  clearTimeout(watchdog);
+  const stderr = new TextDecoder().decode(result.stderr);
+  assert.equal(result.code, 130, stderr);
+  const lines = stderr.split("\n");
+  const announced = lines.findIndex((l) => /^first run on this storage: after the samples/.test(l));
+  assert.ok(announced >= 0, stderr);
+  const measured = lines.findIndex((l) => /^measured \d+/.test(l));
+  assert.ok(measured === -1 || announced < measured, stderr);
+  // Interrupted: no probe ran, nothing cached.
+  assert.doesNotMatch(stderr, /measuring this machine's limits/);
+  assert.deepEqual(await listTree(limits), []);
+});
 
 // ---------------------------------------------------------------------------
 // inspect

@@ -143,6 +143,23 @@ async function writeProbeFile(options: ProbeOptions): Promise<string> {
 export const AUTO_PROBE_MIN_BYTES = PROBE_FILE_MIN_BYTES;
 
 /**
+ * Whether {@link limitsForFiles} would measure (no limits cached for the
+ * storage holding `files`, and enough bytes to probe): a run says so before
+ * its first sample.
+ */
+export async function limitsNeedProbe(
+  files: readonly string[],
+  options: { readonly dir?: string } = {},
+): Promise<boolean> {
+  if (files.length === 0) return false;
+  const key = await limitsKey(dirname(files[0]!), gpuNames());
+  if (await readCachedLimits(key, options.dir)) return false;
+  let size = 0;
+  for (const file of files) size += (await Deno.stat(file)).size;
+  return size >= AUTO_PROBE_MIN_BYTES;
+}
+
+/**
  * The limits of the storage holding `files`: cached ones when there are any,
  * else a probe, cached for next time. The probe measures the same way
  * whatever is being benchmarked: it writes its own file of

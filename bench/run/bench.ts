@@ -31,7 +31,7 @@ import { ensureFixture } from "../../fixtures/generate.ts";
 import type { WeightSet } from "../formats/weights.ts";
 import { isRemoteWeights } from "../stage/remote_weights.ts";
 import { collectEnvironment } from "../probe/environment.ts";
-import { limitsForFiles, type ProbeStep } from "../probe/probe.ts";
+import { limitsForFiles, limitsNeedProbe, type ProbeStep } from "../probe/probe.ts";
 import { writeProfile } from "../../profiles/files.ts";
 import type { Environment, HerdStart, MachineLimits, Profile } from "../../profiles/schema.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
@@ -47,7 +47,11 @@ import { exists } from "../util/fs.ts";
 export type BenchEvent =
   | RunEvent
   /** The machine's limits: taken from the cache, measured now (with the probe's steps), or not. */
-  | { readonly kind: "limits"; readonly outcome: "cached" | "measured" | "too-small" }
+  | {
+    readonly kind: "limits";
+    /** `to-measure`: before the first sample, when the limits will be probed after the last. */
+    readonly outcome: "to-measure" | "cached" | "measured" | "too-small";
+  }
   | { readonly kind: "probe"; readonly step: ProbeStep }
   /** A herd's timetable is known: the first load is due at `schedule.startAt`. */
   | { readonly kind: "herd-start"; readonly node: string; readonly schedule: HerdSchedule };
@@ -157,6 +161,13 @@ async function runPlan(plan: BenchPlan, hooks: BenchHooks): Promise<BenchRun> {
     fixtureRoot: plan.fixtureRoot,
     verify: plan.verify,
     onEvent: emit,
+    onReady: async (weights) => {
+      const first = weights[0];
+      if (!plan.probe || first === undefined || isRemoteWeights(first.source)) return;
+      if (await limitsNeedProbe(first.files.map((f) => f.path))) {
+        emit({ kind: "limits", outcome: "to-measure" });
+      }
+    },
     onSample: async (soFar) => {
       // A full disk mid-run: the run goes on, the journal written so far stays, the end says so.
       if (journal.due()) await journal.tryWrite(await profileOf(soFar, null));

@@ -58,6 +58,8 @@ export interface RunOptions {
    * writes it, so an interruption or a crash loses at most one sample.
    */
   readonly onSample?: (soFar: RunResult) => Promise<void> | void;
+  /** Awaited once the weights are ready, before the first sample: what runs after can be announced. */
+  readonly onReady?: (weights: readonly WeightSet[]) => Promise<void> | void;
   /** The strategies by name. @default the registry's {@link STRATEGIES} */
   readonly strategies?: Readonly<Record<string, StrategyDefinition>>;
   /**
@@ -164,6 +166,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
     for (const id of new Set(cases.map((c) => c.target))) targets.set(id, openTarget(id));
     const prepared = await prepareWeights(cases, options);
     options.onEvent?.({ kind: "ready" });
+    await options.onReady?.([...prepared.values()].map((p) => p.weights));
     const digests = new Map<string, TensorDigests>();
     const active: ActiveCase[] = [];
     const skipped = new Map<number, string>();
