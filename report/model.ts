@@ -41,7 +41,7 @@ import { type HerdSummary, herdSummary } from "../bench/compare/herd.ts";
 import { compareSamples, type Verdict } from "../bench/compare/significance.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import { commit, DASH, dateTime, gbps } from "./_format.ts";
-import { partialRunText } from "./_partial.ts";
+import { partialRunText } from "../profiles/partial.ts";
 import { type Answer, answerOf } from "./answer.ts";
 import type { ModelSize } from "../bench/compare/projection.ts";
 import { ABOVE_LIMIT_NOTE, LIMIT_SLACK } from "./table.ts";

@@ -33,7 +33,7 @@ import { PHASES } from "../bench/core/recorder.ts";
 import { NOISY_CV } from "../bench/stats/summary.ts";
 import { formatBytes } from "../bench/util/size.ts";
 import { MIN_SAMPLES_FOR_CI, MIN_SAMPLES_FOR_IQR } from "../bench/compare/verdict.ts";
-import { partialRunText } from "./_partial.ts";
+import { partialRunText } from "../profiles/partial.ts";
 import { wrapText } from "./_wrap.ts";
 
 /** How the table is drawn. */

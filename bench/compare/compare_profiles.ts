@@ -49,6 +49,7 @@
 
 import { binomialDistribution } from "simple-statistics";
 import type { Profile, ProfileCase } from "../../profiles/schema.ts";
+import { partialRunText } from "../../profiles/partial.ts";
 import { InputError } from "../util/errors.ts";
 import {
   compareSamples,
@@ -203,6 +204,12 @@ export function compareProfiles(
           `The ${name} profile has no machine limits (run deno task probe before the bench): comparing time instead`,
         );
       }
+    }
+  }
+  for (const [name, profile] of [["baseline", baseline], ["current", current]] as const) {
+    const partial = partialRunText(profile);
+    if (partial !== null) {
+      warnings.push(`The ${name} profile is partial: ${partial.replace(/^Partial run: /, "")}`);
     }
   }
   if (current.environment.git.dirty) {

@@ -247,3 +247,24 @@ Deno.test("cases that all moved one way beyond the threshold are flagged as a sh
     one.warnings.join("\n"),
   );
 });
+
+Deno.test("a partial profile is compared, and the comparison says it is partial", () => {
+  const base = syntheticProfile();
+  const cut = {
+    ...base,
+    run: { ...base.run, state: "interrupted" as const, interruptedBy: "SIGTERM" as const },
+  };
+  const result = compareProfiles(base, cut);
+  assert.equal(result.exitCode, 0);
+  assert.deepEqual(result.warnings, [
+    "The current profile is partial: interrupted by SIGTERM — 4 of 6 cases measured, with the samples taken before the interruption",
+  ]);
+  const killed = compareProfiles(
+    { ...base, run: { ...base.run, state: "running" as const } },
+    base,
+  );
+  assert.match(
+    killed.warnings[0]!,
+    /^The baseline profile is partial: the profile was written while running/,
+  );
+});

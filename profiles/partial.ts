@@ -7,8 +7,8 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { syntheticProfile } from "../profiles/_synthetic.ts";
- * import { partialRunText } from "./_partial.ts";
+ * import { syntheticProfile } from "./_synthetic.ts";
+ * import { partialRunText } from "./partial.ts";
  *
  * const profile = syntheticProfile();
  * assert.equal(partialRunText(profile), null);
@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { Profile } from "../profiles/schema.ts";
+import type { Profile } from "./schema.ts";
 
 /** What the line is made of: the run's state and its cases. */
 export type PartialRunSource = Pick<Profile, "run" | "cases">;
