@@ -30,7 +30,8 @@ import { type TensorDigests, tensorDigests } from "../core/digests.ts";
 import { readMemory, resetPeakRss } from "../core/memory.ts";
 import type { Case } from "./plan.ts";
 import { type Phase, Recorder, type Span } from "../core/recorder.ts";
-import { verifyLoad } from "../core/verify.ts";
+import { verifyLoad, verifyLoadWith } from "../core/verify.ts";
+import { HashPool } from "../core/hash_pool.ts";
 import { verifySampled } from "../core/verify_sampled.ts";
 import type { Sample } from "../../profiles/schema.ts";
 import type { Sampling } from "../scenarios/schema.ts";
@@ -162,6 +163,10 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   const runStart = performance.now();
   const targets = new Map<string, Target>();
   const strategies: Strategy[] = [];
+  // Every loaded byte is hashed after every sample: one Worker a core does it in a fraction of the time.
+  const pool = (options.verify ?? "all") === "all" && (navigator.hardwareConcurrency || 1) > 1
+    ? new HashPool()
+    : undefined;
   try {
     for (const id of new Set(cases.map((c) => c.target))) targets.set(id, openTarget(id));
     const prepared = await prepareWeights(cases, options);
@@ -244,6 +249,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
               runStart,
               options.gate,
               options.verify ?? "all",
+              pool,
               options.signal,
             ),
           );
@@ -277,6 +283,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   } finally {
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
+    pool?.close();
   }
 }
 
@@ -392,6 +399,7 @@ async function takeSample(
   runStart: number,
   gate: RunOptions["gate"],
   verify: "all" | "sampled",
+  pool: HashPool | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Sample> {
   const sampleStart = performance.now();
@@ -429,9 +437,11 @@ async function takeSample(
   const memory = peakKnown ? readMemory() : undefined;
   const loaded = meter?.loaded();
 
-  const verification = recorder.time("verify", () => {
+  const verification = await recorder.timeAsync("verify", async () => {
     if (verify === "all") {
-      const checked = verifyLoad(entry.weights, entry.digests, result, entry.target);
+      const checked = pool
+        ? await verifyLoadWith(pool, entry.weights, entry.digests, result, entry.target)
+        : verifyLoad(entry.weights, entry.digests, result, entry.target);
       return { bytes: checked.bytes, checkedBytes: checked.bytes };
     }
     const checked = verifySampled(entry.weights, result, entry.target, { seed: round + 1 });
