@@ -30,7 +30,12 @@ import { type TensorDigests, tensorDigests } from "../core/digests.ts";
 import { readMemory, resetPeakRss } from "../core/memory.ts";
 import type { Case } from "./plan.ts";
 import { type Phase, Recorder, type Span } from "../core/recorder.ts";
-import { verifyLoad, verifyLoadWith } from "../core/verify.ts";
+import {
+  type Verification,
+  VerificationError,
+  verifyLoad,
+  verifyLoadWith,
+} from "../core/verify.ts";
 import { HashPool } from "../core/hash_pool.ts";
 import { verifySampled } from "../core/verify_sampled.ts";
 import type { Sample } from "../../profiles/schema.ts";
@@ -164,9 +169,11 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   const targets = new Map<string, Target>();
   const strategies: Strategy[] = [];
   // Every loaded byte is hashed after every sample: one Worker a core does it in a fraction of the time.
-  const pool = (options.verify ?? "all") === "all" && (navigator.hardwareConcurrency || 1) > 1
-    ? new HashPool()
-    : undefined;
+  const hashing: Hashing = {
+    pool: (options.verify ?? "all") === "all" && (navigator.hardwareConcurrency || 1) > 1
+      ? openPool()
+      : undefined,
+  };
   try {
     for (const id of new Set(cases.map((c) => c.target))) targets.set(id, openTarget(id));
     const prepared = await prepareWeights(cases, options);
@@ -249,7 +256,7 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
               runStart,
               options.gate,
               options.verify ?? "all",
-              pool,
+              hashing,
               options.signal,
             ),
           );
@@ -283,8 +290,40 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   } finally {
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
-    pool?.close();
+    hashing.pool?.close();
   }
+}
+
+/** The pool that hashes loaded bytes; gone once it failed, and verification goes on without it. */
+interface Hashing {
+  pool: HashPool | undefined;
+}
+
+function openPool(): HashPool | undefined {
+  try {
+    return new HashPool();
+  } catch {
+    return undefined; // no Workers here: one thread hashes
+  }
+}
+
+/** Every byte of `result` checked: by the pool while it works, else on this thread. */
+async function verifyAll(
+  hashing: Hashing,
+  entry: ActiveCase,
+  result: LoadResult,
+): Promise<Verification> {
+  if (hashing.pool) {
+    try {
+      return await verifyLoadWith(hashing.pool, entry.weights, entry.digests, result, entry.target);
+    } catch (error) {
+      if (error instanceof VerificationError) throw error;
+      // The pool itself failed (a Worker could not start or died): hash here from now on.
+      hashing.pool.close();
+      hashing.pool = undefined;
+    }
+  }
+  return verifyLoad(entry.weights, entry.digests, result, entry.target);
 }
 
 /**
@@ -399,7 +438,7 @@ async function takeSample(
   runStart: number,
   gate: RunOptions["gate"],
   verify: "all" | "sampled",
-  pool: HashPool | undefined,
+  hashing: Hashing,
   signal: AbortSignal | undefined,
 ): Promise<Sample> {
   const sampleStart = performance.now();
@@ -439,9 +478,7 @@ async function takeSample(
 
   const verification = await recorder.timeAsync("verify", async () => {
     if (verify === "all") {
-      const checked = pool
-        ? await verifyLoadWith(pool, entry.weights, entry.digests, result, entry.target)
-        : verifyLoad(entry.weights, entry.digests, result, entry.target);
+      const checked = await verifyAll(hashing, entry, result);
       return { bytes: checked.bytes, checkedBytes: checked.bytes };
     }
     const checked = verifySampled(entry.weights, result, entry.target, { seed: round + 1 });
