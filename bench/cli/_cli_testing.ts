@@ -35,10 +35,12 @@ export const CHILD_LIMIT_MS = 30_000;
 export async function cli(
   args: readonly string[],
   env: Record<string, string> = {},
+  /** Deno flags after the task's own, such as `--deny-read=PATH`. */
+  denoFlags: readonly string[] = [],
 ): Promise<CliResult> {
   const start = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(args[0] ?? "bench"), "bench/main.ts", ...args],
+    args: ["run", ...taskFlags(args[0] ?? "bench"), ...denoFlags, "bench/main.ts", ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
