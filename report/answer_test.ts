@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { measuredProfile } from "../bench/compare/_testing.ts";
+import { around, measuredProfile, testLimits } from "../bench/compare/_testing.ts";
 import { parseModelSize } from "../bench/compare/projection.ts";
 import {
   adviceLines,
@@ -12,18 +12,7 @@ import {
   verdictLines,
 } from "./answer.ts";
 
-/** `n` load times around `ms`, spread ±`spread` of it, deterministic. */
-function around(ms: number, spread = 0.01, n = 7): number[] {
-  return Array.from({ length: n }, (_, i) => ms * (1 + spread * (((i * 5) % n) / (n - 1) * 2 - 1)));
-}
-
-const LIMITS = {
-  measuredAt: "2026-01-01T00:00:00.000Z",
-  key: "k",
-  storage: { path: "/m", cold: { gbps: 3.2, blockSize: 8 << 20, depth: 4 }, warm: { gbps: 20 } },
-  memoryCopyGBps: 20,
-  devices: [],
-};
+const LIMITS = testLimits(3.2);
 
 /** A run like the quick scenario's on a small machine: a tie cold, a clear winner warm. */
 function quickLike() {

@@ -113,6 +113,23 @@ export function fioPeer(name: string, cache: Cache, file: string, extra: string[
   };
 }
 
+/**
+ * fio buffered with one job a core, each over its own part of `file` (of
+ * `bytes`), as a loader with `jobs` readers would read it; named `fio
+ * buffered bs=1M, N jobs`.
+ */
+export function fioJobsPeer(cache: Cache, file: string, bytes: number, jobs: number): Peer {
+  const part = Math.floor(bytes / jobs / (1 << 20)) * (1 << 20);
+  return fioPeer(`fio buffered bs=1M, ${jobs} jobs`, cache, file, [
+    "--bs=1M",
+    "--ioengine=psync",
+    "--invalidate=0",
+    `--numjobs=${jobs}`,
+    `--size=${part}`,
+    `--offset_increment=${part}`,
+  ]);
+}
+
 /** `cat FILE > /dev/null`, timed from outside; `bytes` is the file's size. */
 export function catPeer(cache: Cache, file: string, bytes: number): Peer {
   return {

@@ -65,6 +65,7 @@ import { NullTarget } from "./_null_target.ts";
 import {
   catPeer,
   fioArgs,
+  fioJobsPeer,
   fioPeer,
   numpyPeer,
   type Peer,
@@ -271,20 +272,13 @@ async function measureSize(
   const cores = Math.max(1, navigator.hardwareConcurrency || 1);
   const part = Math.floor(bytes / cores / (1 << 20)) * (1 << 20);
   const BUFFERED_1 = "fio buffered bs=1M, 1 job";
-  const BUFFERED_N = `fio buffered bs=1M, ${cores} jobs`;
+  const BUFFERED_N = fioJobsPeer("cold", file, bytes, cores).name;
   const FIO_MMAP = "fio mmap bs=1M";
   const peers: Peer[] = [...direct];
   for (const cache of ["cold", "warm"] as const) {
     // invalidate=0: the cache state is ours to set, not fio's to drop.
     peers.push(fioPeer(BUFFERED_1, cache, file, ["--bs=1M", "--ioengine=psync", "--invalidate=0"]));
-    peers.push(fioPeer(BUFFERED_N, cache, file, [
-      "--bs=1M",
-      "--ioengine=psync",
-      "--invalidate=0",
-      `--numjobs=${cores}`,
-      `--size=${part}`,
-      `--offset_increment=${part}`,
-    ]));
+    peers.push(fioJobsPeer(cache, file, bytes, cores));
     peers.push(fioPeer(FIO_MMAP, cache, file, ["--bs=1M", "--ioengine=mmap", "--invalidate=0"]));
     peers.push(catPeer(cache, file, bytes));
     if (python) peers.push(numpyPeer(cache, file, bytes));
@@ -622,17 +616,9 @@ async function beyondRam(
   }
   const direct = directPeers(file, await sweepDirect(file, bytes));
   const cores = Math.max(1, navigator.hardwareConcurrency || 1);
-  const part = Math.floor(bytes / cores / (1 << 20)) * (1 << 20);
   const peers: Peer[] = [
     ...direct,
-    fioPeer(`fio buffered bs=1M, ${cores} jobs`, "cold", file, [
-      "--bs=1M",
-      "--ioengine=psync",
-      "--invalidate=0",
-      `--numjobs=${cores}`,
-      `--size=${part}`,
-      `--offset_increment=${part}`,
-    ]),
+    fioJobsPeer("cold", file, bytes, cores),
     catPeer("cold", file, bytes),
   ];
   const rates = new Rounds();

@@ -26,23 +26,40 @@ export interface CliResult {
 /** The most any one child may run before it is killed and its test fails. */
 export const CHILD_LIMIT_MS = 30_000;
 
-/**
- * Runs `deno run <flags of the task> bench/main.ts ...args` from the project
- * root with `NO_COLOR=1`; the task is `args[0]` when deno.json has one by
- * that name, else `bench`. A child still running after
- * {@link CHILD_LIMIT_MS} is killed and the test fails.
- */
-export async function cli(
-  args: readonly string[],
-  env: Record<string, string> = {},
+/** What a finished child did, with the signal that ended it and whether the watchdog did. */
+export interface CliRun extends CliResult {
+  readonly signal: Deno.Signal | null;
+  /** Killed for running past its limit. */
+  readonly killed: boolean;
+}
+
+/** How {@link spawnCli} starts a child. */
+export interface SpawnOptions {
+  readonly env?: Record<string, string>;
   /** Deno flags after the task's own, such as `--deny-read=PATH`. */
-  denoFlags: readonly string[] = [],
-): Promise<CliResult> {
+  readonly denoFlags?: readonly string[];
+  /** Deno flags in place of the task's. */
+  readonly flags?: readonly string[];
+  /** Killed (SIGKILL) after this long. @default {@link CHILD_LIMIT_MS} */
+  readonly limitMs?: number;
+}
+
+/**
+ * Starts `deno run <flags of the task> bench/main.ts ...args` from the project
+ * root with `NO_COLOR=1`; the task is `args[0]` when deno.json has one by
+ * that name, else `bench`. The child is returned for signalling; `done` is
+ * what it did. A child still running after its limit is killed.
+ */
+export function spawnCli(
+  args: readonly string[],
+  options: SpawnOptions = {},
+): { readonly child: Deno.ChildProcess; readonly done: Promise<CliRun> } {
   const start = performance.now();
+  const flags = options.flags ?? [...taskFlags(args[0] ?? "bench"), ...(options.denoFlags ?? [])];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(args[0] ?? "bench"), ...denoFlags, "bench/main.ts", ...args],
+    args: ["run", ...flags, "bench/main.ts", ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -51,17 +68,34 @@ export async function cli(
   const watchdog = setTimeout(() => {
     killed = true;
     child.kill("SIGKILL");
-  }, CHILD_LIMIT_MS);
-  const output = await child.output().finally(() => clearTimeout(watchdog));
-  const decoder = new TextDecoder();
-  const result = {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-    ms: performance.now() - start,
-  };
+  }, options.limitMs ?? CHILD_LIMIT_MS);
+  const done = child.output().finally(() => clearTimeout(watchdog)).then((output) => {
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      signal: output.signal,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      ms: performance.now() - start,
+      killed,
+    };
+  });
+  return { child, done };
+}
+
+/**
+ * {@link spawnCli} to its end; a child still running after
+ * {@link CHILD_LIMIT_MS} is killed and the test fails.
+ */
+export async function cli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  /** Deno flags after the task's own, such as `--deny-read=PATH`. */
+  denoFlags: readonly string[] = [],
+): Promise<CliResult> {
+  const result = await spawnCli(args, { env, denoFlags }).done;
   assert.ok(
-    !killed,
+    !result.killed,
     `"${args.join(" ")}" still running after ${CHILD_LIMIT_MS} ms; killed\n${result.stderr}`,
   );
   return result;

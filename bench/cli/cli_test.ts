@@ -12,7 +12,7 @@ import {
   cli,
   listTree,
   ROOT,
-  taskFlags,
+  spawnCli,
   tempDir,
   TESTDATA,
 } from "./_cli_testing.ts";
@@ -551,30 +551,19 @@ for (
   Deno.test(`bench: ${signal} mid-run keeps every sample taken in a valid profile`, async () => {
     await using out = await tempDir();
     // 4 cases × 3000 samples of the tiny file take several seconds here.
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...taskFlags("bench"),
-        "bench/main.ts",
-        "bench",
-        "--weights",
-        TINY,
-        "--strategy",
-        "full-read,mmap",
-        "--runs",
-        "3000",
-        "--warmup",
-        "0",
-        "--out",
-        out.path,
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const output = child.output();
+    const { child, done } = spawnCli([
+      "bench",
+      "--weights",
+      TINY,
+      "--strategy",
+      "full-read,mmap",
+      "--runs",
+      "3000",
+      "--warmup",
+      "0",
+      "--out",
+      out.path,
+    ]);
     let exited = false;
     child.status.then(() => exited = true);
     // Wait for the journal's second write, so the kill lands between writes as often as not.
@@ -592,9 +581,9 @@ for (
     assert.ok(!exited, "the run ended before the signal was sent; give it more samples");
     child.kill(signal);
     const watchdog = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    const result = await output;
+    const result = await done;
     clearTimeout(watchdog);
-    const stderr = new TextDecoder().decode(result.stderr);
+    const stderr = result.stderr;
     if (code !== null) {
       assert.equal(result.signal, null, `did not stop within 5 s of ${signal}`);
       assert.equal(result.code, code, stderr);
@@ -632,32 +621,21 @@ Deno.test("bench: a first run on a storage says before its first sample that it 
   );
   const limits = join(dir.path, "limits");
   await Deno.mkdir(limits);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...taskFlags("bench"),
-      "bench/main.ts",
-      "bench",
-      "--weights",
-      weights,
-      "--strategy",
-      "mmap",
-      "--cache",
-      "warm",
-      "--runs",
-      "3000",
-      "--warmup",
-      "0",
-      "--out",
-      join(dir.path, "out"),
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", WEIGHTBENCH_LIMITS: limits },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
+  const { child, done } = spawnCli([
+    "bench",
+    "--weights",
+    weights,
+    "--strategy",
+    "mmap",
+    "--cache",
+    "warm",
+    "--runs",
+    "3000",
+    "--warmup",
+    "0",
+    "--out",
+    join(dir.path, "out"),
+  ], { env: { WEIGHTBENCH_LIMITS: limits } });
   // The journal is written after the first sample: by then the announcement must be out.
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
@@ -669,9 +647,9 @@ Deno.test("bench: a first run on a storage says before its first sample that it 
   }
   child.kill("SIGINT");
   const watchdog = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  const result = await output;
+  const result = await done;
   clearTimeout(watchdog);
-  const stderr = new TextDecoder().decode(result.stderr);
+  const stderr = result.stderr;
   assert.equal(result.code, 130, stderr);
   const lines = stderr.split("\n");
   const announced = lines.findIndex((l) => /^first run on this storage: after the samples/.test(l));

@@ -21,7 +21,7 @@ import {
   serveFolder,
 } from "../stage/_testing.ts";
 import { testUnless } from "../util/testing.ts";
-import { listTree, ROOT, taskFlags, tempDir } from "./_cli_testing.ts";
+import { type CliRun, listTree, spawnCli, tempDir } from "./_cli_testing.ts";
 
 /** A 4 MiB model in 2 shards of about 2 MiB: larger than a header page (1 MiB). */
 async function makeModel(dir: string): Promise<string> {
@@ -31,48 +31,12 @@ async function makeModel(dir: string): Promise<string> {
   return path;
 }
 
-interface Run {
-  readonly code: number;
-  readonly signal: Deno.Signal | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
-interface Spawned {
-  readonly child: Deno.ChildProcess;
-  readonly done: Promise<Run>;
-}
-
-/** Starts `deno run <task flags> bench/main.ts ...args` (or `flags` instead of the task's). */
-function spawn(
+/** Starts `bench/main.ts ...args` as its task would (or with `flags` instead of the task's). */
+const spawn = (
   args: readonly string[],
   env: Record<string, string> = {},
-  flags: readonly string[] = taskFlags(args[0]!),
-): Spawned {
-  const start = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "bench/main.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const watchdog = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const done = child.output().then((out) => {
-    clearTimeout(watchdog);
-    const text = new TextDecoder();
-    return {
-      code: out.code,
-      signal: out.signal,
-      stdout: text.decode(out.stdout),
-      stderr: text.decode(out.stderr),
-      ms: performance.now() - start,
-    };
-  });
-  return { child, done };
-}
+  flags?: readonly string[],
+) => spawnCli(args, { env, limitMs: 60_000, ...(flags ? { flags } : {}) });
 
 const run = (
   args: readonly string[],
@@ -81,7 +45,7 @@ const run = (
 ) => spawn(args, env, flags).done;
 
 /** Exit `code`, exactly one `error:` line on stderr matching `pattern`, no stack frame; the line. */
-function assertFailure(result: Run, code: number, pattern: RegExp): string {
+function assertFailure(result: CliRun, code: number, pattern: RegExp): string {
   const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   assert.equal(result.code, code, context);
   assert.doesNotMatch(result.stderr, /^\s+at /m, `no stack trace\n${context}`);

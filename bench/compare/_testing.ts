@@ -168,6 +168,26 @@ export interface MeasuredCase {
   readonly weights?: string;
 }
 
+/** `n` load times around `ms`, spread ±`spread` of it, deterministic. */
+export function around(ms: number, spread = 0.01, n = 7): number[] {
+  return Array.from({ length: n }, (_, i) => ms * (1 + spread * (((i * 5) % n) / (n - 1) * 2 - 1)));
+}
+
+/** Limits of a machine whose storage reads `coldGBps` cold and whose page cache and copies run at 20 GB/s. */
+export function testLimits(coldGBps = 2): MachineLimits {
+  return {
+    measuredAt: "2026-01-01T00:00:00.000Z",
+    key: "k",
+    storage: {
+      path: "/m",
+      cold: { gbps: coldGBps, blockSize: 8 << 20, depth: 4 },
+      warm: { gbps: 20 },
+    },
+    memoryCopyGBps: 20,
+    devices: [],
+  };
+}
+
 /**
  * A profile of exactly the cases given, each with its samples and statistics
  * (rated against `limits` when given), on the synthetic machine.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { measuredProfile } from "./_testing.ts";
+import { measuredProfile, testLimits } from "./_testing.ts";
 import {
   COMMON_MODELS,
   modelOf,
@@ -76,13 +76,7 @@ Deno.test("a measured curve: the rate between sizes is interpolated, and held be
 });
 
 Deno.test("each target: the fastest of each cache state, full-read, the limits, and what fits", () => {
-  const limits = {
-    measuredAt: "2026-01-01T00:00:00.000Z",
-    key: "k",
-    storage: { path: "/m", cold: { gbps: 2, blockSize: 8 << 20, depth: 4 }, warm: { gbps: 20 } },
-    memoryCopyGBps: 20,
-    devices: [],
-  };
+  const limits = testLimits(2);
   const profile = measuredProfile([
     { strategy: "full-read", cache: "cold", durations: [800, 810, 790] },
     { strategy: "mmap", cache: "cold", durations: [400, 410, 390] },

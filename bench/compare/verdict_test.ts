@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
-import { measuredProfile } from "./_testing.ts";
+import { around, measuredProfile, testLimits } from "./_testing.ts";
+
+const LIMITS = testLimits(2);
+
 import { MIN_SAMPLES_FOR_CI, profileVerdict } from "./verdict.ts";
-
-/** `n` load times around `ms`, spread ±`spread` of it, deterministic. */
-function around(ms: number, spread = 0.01, n = 7): number[] {
-  return Array.from({ length: n }, (_, i) => ms * (1 + spread * (((i * 5) % n) / (n - 1) * 2 - 1)));
-}
-
-const LIMITS = {
-  measuredAt: "2026-01-01T00:00:00.000Z",
-  key: "k",
-  storage: { path: "/m", cold: { gbps: 2, blockSize: 8 << 20, depth: 4 }, warm: { gbps: 20 } },
-  memoryCopyGBps: 20,
-  devices: [],
-};
 
 Deno.test("a strategy clearly fastest is named, with its speed-up, its share of the limit, and sure", () => {
   const profile = measuredProfile([

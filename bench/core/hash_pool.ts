@@ -1,8 +1,8 @@
 /**
  * SHA-256 of many byte ranges at once, one Worker per core: the check of
  * every loaded byte after every sample costs a fraction of a single thread's
- * time (SHA-256 runs at about 1–2 GB/s a core, so a 16 GB model takes 10 s
- * a sample on one).
+ * time (SHA-256 ran at about 1.2 GB/s a core on the machine this was built
+ * on: a 16 GB model would take some 13 s a sample on one).
  *
  * Each job is read piece by piece on the calling thread (`read` may return a
  * view that the next `read` overwrites, as a target's `readBack` does), and

@@ -39,6 +39,8 @@ export interface ProbeOptions extends SweepOptions {
   readonly path: string;
   /** Files to read instead of writing a probe file. */
   readonly files?: readonly string[];
+  /** Files to read where no probe file can be written (no room, no write access). */
+  readonly fallbackFiles?: readonly string[];
   /** Probe file size. @default {@link PROBE_FILE_BYTES}, or a quarter of the free space */
   readonly probeFileBytes?: number;
   readonly onStep?: (step: ProbeStep) => void;
@@ -56,9 +58,15 @@ export interface ProbeResult {
 export async function probeMachine(options: ProbeOptions): Promise<ProbeResult> {
   let probeFile: string | undefined;
   try {
-    const files = options.files && options.files.length > 0
-      ? options.files
-      : [probeFile = await writeProbeFile(options)];
+    let files = options.files ?? [];
+    if (files.length === 0) {
+      try {
+        files = [probeFile = await writeProbeFile(options)];
+      } catch (error) {
+        if (options.signal?.aborted || !options.fallbackFiles?.length) throw error;
+        files = options.fallbackFiles; // said in the limits' method
+      }
+    }
     let bytesRead = 0;
     for (const file of files) bytesRead += (await Deno.stat(file)).size;
     const cold = await probeCold(files, {
@@ -151,12 +159,20 @@ export async function limitsNeedProbe(
   files: readonly string[],
   options: { readonly dir?: string } = {},
 ): Promise<boolean> {
-  if (files.length === 0) return false;
-  const key = await limitsKey(dirname(files[0]!), gpuNames());
-  if (await readCachedLimits(key, options.dir)) return false;
+  return (await cachedOrWorthProbing(files, options.dir)) === "probe";
+}
+
+/** The cached limits of the storage holding `files`; else whether they are worth a probe. */
+async function cachedOrWorthProbing(
+  files: readonly string[],
+  dir: string | undefined,
+): Promise<MachineLimits | "probe" | "too small"> {
+  if (files.length === 0) return "too small";
+  const cached = await readCachedLimits(await limitsKey(dirname(files[0]!), gpuNames()), dir);
+  if (cached) return cached;
   let size = 0;
   for (const file of files) size += (await Deno.stat(file)).size;
-  return size >= AUTO_PROBE_MIN_BYTES;
+  return size >= AUTO_PROBE_MIN_BYTES ? "probe" : "too small";
 }
 
 /**
@@ -180,27 +196,16 @@ export async function limitsForFiles(
     readonly probeFileBytes?: number;
   } = {},
 ): Promise<{ limits: MachineLimits; cached: boolean } | undefined> {
-  if (files.length === 0) return undefined;
-  const path = dirname(files[0]!);
-  const cached = await readCachedLimits(await limitsKey(path, gpuNames()), options.dir);
-  if (cached) return { limits: cached, cached: true };
-  let size = 0;
-  for (const file of files) size += (await Deno.stat(file)).size;
-  if (size < AUTO_PROBE_MIN_BYTES) return undefined;
-  const common = {
-    path,
+  const found = await cachedOrWorthProbing(files, options.dir);
+  if (found === "too small") return undefined;
+  if (found !== "probe") return { limits: found, cached: true };
+  const { limits } = await probeMachine({
+    path: dirname(files[0]!),
+    fallbackFiles: files,
     ...(options.probeFileBytes === undefined ? {} : { probeFileBytes: options.probeFileBytes }),
     ...(options.onStep && { onStep: options.onStep }),
     ...(options.signal && { signal: options.signal }),
-  };
-  let limits: MachineLimits;
-  try {
-    ({ limits } = await probeMachine(common));
-  } catch (error) {
-    if (options.signal?.aborted) throw error;
-    // No room or no write access beside the weights: read the weights instead, and say so.
-    ({ limits } = await probeMachine({ ...common, files }));
-  }
+  });
   await writeCachedLimits(limits, options.dir);
   return { limits, cached: false };
 }

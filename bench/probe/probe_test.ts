@@ -203,3 +203,25 @@ Deno.test("the limits are measured the same way whichever weights ran first", as
     }
   });
 });
+
+Deno.test("where no probe file can be written, the probe reads the fallback files and says so", async () => {
+  await withTempDir(async (dir) => {
+    const weights = join(dir, "w.bin");
+    await Deno.writeFile(weights, new Uint8Array(16 * MIB).fill(7));
+    // 1 byte is below the smallest probe file: writing one is refused.
+    const options = {
+      path: dir,
+      probeFileBytes: 1,
+      devices: false,
+      blockSizes: [MIB],
+      depths: [1],
+    };
+    await assert.rejects(
+      probeMachine(options),
+      /Not enough free space .* for a \d+-byte probe file/,
+    );
+    const { limits } = await probeMachine({ ...options, fallbackFiles: [weights] });
+    assert.deepEqual(limits.storage.method, { source: "weights", bytes: 16 * MIB });
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["w.bin"]);
+  });
+});

@@ -168,10 +168,11 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   const runStart = performance.now();
   const targets = new Map<string, Target>();
   const strategies: Strategy[] = [];
-  // Every loaded byte is hashed after every sample: one Worker a core does it in a fraction of the time.
+  // Every loaded byte is hashed after every sample: one Worker a core does it in a fraction of the
+  // time. Started at the first check, so a run that checks nothing starts none.
   const hashing: Hashing = {
     pool: (options.verify ?? "all") === "all" && (navigator.hardwareConcurrency || 1) > 1
-      ? openPool()
+      ? "not started"
       : undefined,
   };
   try {
@@ -290,21 +291,13 @@ export async function runCases(cases: readonly Case[], options: RunOptions): Pro
   } finally {
     for (const strategy of strategies) strategy.close?.();
     for (const target of targets.values()) target.close();
-    hashing.pool?.close();
+    if (hashing.pool instanceof HashPool) hashing.pool.close();
   }
 }
 
-/** The pool that hashes loaded bytes; gone once it failed, and verification goes on without it. */
+/** The pool that hashes loaded bytes, started when first needed; gone once it failed. */
 interface Hashing {
-  pool: HashPool | undefined;
-}
-
-function openPool(): HashPool | undefined {
-  try {
-    return new HashPool();
-  } catch {
-    return undefined; // no Workers here: one thread hashes
-  }
+  pool: HashPool | "not started" | undefined;
 }
 
 /** Every byte of `result` checked: by the pool while it works, else on this thread. */
@@ -313,6 +306,13 @@ async function verifyAll(
   entry: ActiveCase,
   result: LoadResult,
 ): Promise<Verification> {
+  if (hashing.pool === "not started") {
+    try {
+      hashing.pool = new HashPool();
+    } catch {
+      hashing.pool = undefined; // no Workers here: one thread hashes
+    }
+  }
   if (hashing.pool) {
     try {
       return await verifyLoadWith(hashing.pool, entry.weights, entry.digests, result, entry.target);
