@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { testUnless } from "../util/testing.ts";
-import { assertInputError, cli, listTree, tempDir } from "./_cli_testing.ts";
+import { assertInputError, cli, listTree, spawnCli, tempDir } from "./_cli_testing.ts";
 
 Deno.test("probe: measures, prints the sweep and caches the limits", async () => {
   await using dir = await tempDir();
@@ -64,34 +64,17 @@ Deno.test("probe rejects what it cannot measure, in one line, before writing any
 Deno.test("probe: Ctrl-C leaves no probe file and no cache entry", async () => {
   await using dir = await tempDir();
   await using limits = await tempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "bench/main.ts",
-      "probe",
-      "--path",
-      dir.path,
-      "--size",
-      "1GiB",
-    ],
-    cwd: new URL("../../", import.meta.url),
-    env: { WEIGHTBENCH_LIMITS: limits.path, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const { child, done } = spawnCli(["probe", "--path", dir.path, "--size", "1GiB"], {
+    env: { WEIGHTBENCH_LIMITS: limits.path },
+  });
   // Wait until the probe file exists, then interrupt while it is being written or read.
   for (let i = 0; i < 100 && (await listTree(dir.path)).length === 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill("SIGINT");
-  const output = await child.output();
-  assert.equal(output.code, 130, new TextDecoder().decode(output.stderr));
-  assert.match(new TextDecoder().decode(output.stderr), /^error: Interrupted: nothing cached\n$/);
+  const output = await done;
+  assert.equal(output.code, 130, output.stderr);
+  assert.match(output.stderr, /^error: Interrupted: nothing cached\n$/);
   assert.deepEqual(await listTree(dir.path), []);
   assert.deepEqual(await listTree(limits.path), []);
 });

@@ -9,13 +9,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { InputError } from "../util/errors.ts";
 import { baselineProfile, currentProfile, unrelatedProfile } from "../../report/_fixtures.ts";
 import { withTempDir } from "../util/testing.ts";
 import { reportCommand } from "./report_command.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+import { cli } from "./_cli_testing.ts";
 
 /** Runs the command with console.log captured. */
 async function run(args: string[]): Promise<{ code: number; log: string }> {
@@ -144,41 +142,21 @@ Deno.test("report --index: a page per run, an index with trends, files that are 
 Deno.test("report: markdown goes to stdout; bad input exits 2 with one line (through bench/main.ts)", async () => {
   await withTempDir(async (dir) => {
     const { a, b } = await writeProfiles(dir);
-    const flags = taskFlags();
-    const spawn = (args: string[]) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", ...flags, "bench/main.ts", "report", ...args],
-        cwd: ROOT,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    const decoder = new TextDecoder();
+    const spawn = (args: string[]) => cli(["report", ...args]);
     const ok = await spawn([a, b, "--format", "markdown"]);
-    assert.equal(ok.code, 0, decoder.decode(ok.stderr));
-    assert.match(decoder.decode(ok.stdout), /^## weightbench: 2 profiles compared\n/);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^## weightbench: 2 profiles compared\n/);
     const csv = await spawn([a, "--format", "csv"]);
-    assert.equal(csv.code, 0, decoder.decode(csv.stderr));
-    const lines = decoder.decode(csv.stdout).trimEnd().split("\r\n");
+    assert.equal(csv.code, 0, csv.stderr);
+    const lines = csv.stdout.trimEnd().split("\r\n");
     assert.match(lines[0]!, /^case,weights,strategy,target,cache,state,samples,median_ms,/);
     assert.ok(lines.length > 1, "a row per case");
     const bad = await spawn([a, "--format", "pdf"]);
     assert.equal(bad.code, 2);
-    assert.equal(decoder.decode(bad.stdout), "");
+    assert.equal(bad.stdout, "");
     assert.equal(
-      decoder.decode(bad.stderr),
+      bad.stderr,
       'error: Invalid --format "pdf": expected one of html, markdown, bmf, gab, csv\n',
     );
   });
 });
-
-/** The permission flags of deno.json's report task. */
-function taskFlags(): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))) as {
-    tasks: Record<string, { command: string }>;
-  };
-  const words = config.tasks.report!.command.split(/\s+/);
-  return words.filter((word) =>
-    word === "-q" || word === "--no-prompt" || word.startsWith("--allow-") || word.startsWith("-P=")
-  );
-}

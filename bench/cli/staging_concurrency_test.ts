@@ -13,7 +13,7 @@ import { readProfile } from "../../profiles/files.ts";
 import { generateFixture } from "../../fixtures/generate.ts";
 import { LOOPBACK_SKIP, serveFolder } from "../stage/_testing.ts";
 import { testUnless } from "../util/testing.ts";
-import { cli, listTree, ROOT, taskFlags, tempDir } from "./_cli_testing.ts";
+import { cli, listTree, spawnCli, tempDir } from "./_cli_testing.ts";
 
 const STRATEGIES = [
   { name: "prestaged", options: { mode: "cold-start", chunkSize: 1 << 20 } },
@@ -40,34 +40,15 @@ async function runTogether(
       warmup: 1,
     }),
   );
-  const children = Array.from({ length: count }, () =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...taskFlags("bench"),
-        "bench/main.ts",
-        "bench",
-        "--scenario",
-        scenario,
-        "--no-probe",
-        "--out",
-        join(dir, "out"),
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1", WEIGHTBENCH_STAGING: join(dir, "staging") },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn());
-  const watchdog = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), 90_000);
-  try {
-    return await Promise.all(children.map(async (child) => {
-      const out = await child.output();
-      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-    }));
-  } finally {
-    clearTimeout(watchdog);
-  }
+  const runs = Array.from(
+    { length: count },
+    () =>
+      spawnCli(["bench", "--scenario", scenario, "--no-probe", "--out", join(dir, "out")], {
+        env: { WEIGHTBENCH_STAGING: join(dir, "staging") },
+        limitMs: 90_000,
+      }).done,
+  );
+  return await Promise.all(runs);
 }
 
 async function assertAllGood(
