@@ -81,7 +81,8 @@ export class HashPool {
       load[least]! += jobs[i]!.length;
     }
     const digests: Promise<string>[] = new Array(jobs.length);
-    const failed = new Promise<never>((_, reject) => this.#failures.add(reject));
+    let reject!: (error: Error) => void;
+    const failed = new Promise<never>((_, r) => this.#failures.add(reject = r));
     failed.catch(() => {}); // observed below, through the race
     const fed = Promise.all(assigned.map(async (list, w) => {
       for (const i of list) digests[i] = (await this.#feed(this.#workers[w]!, jobs[i]!)).digest;
@@ -90,7 +91,7 @@ export class HashPool {
       await Promise.race([fed, failed]);
       return await Promise.race([Promise.all(digests), failed]);
     } finally {
-      for (const reject of this.#failures) this.#failures.delete(reject);
+      this.#failures.delete(reject);
     }
   }
 
